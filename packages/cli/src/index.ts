@@ -1,0 +1,1 @@
+export { main, runCli, resolveActionWord } from './main.js';

@@ -1,0 +1,1 @@
+// placeholder: compiles assembly/*.ts with AssemblyScript (filled in by the rsync work)

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs the real programs the tests talk to (rdiff, duplicity, gpg, sshd) from Debian.
+# Run once on a developer machine (as root, or with sudo available).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update
+$SUDO apt-get install -y --no-install-recommends rdiff duplicity gnupg openssh-server openssh-client
