@@ -1,1 +1,1 @@
-export { main, runCli, resolveActionWord } from './main.js';
+export { main, runCli, resolveActionWord, parseCommandLine, type CommandLine } from './main.js';

@@ -62,11 +62,18 @@ function extractRenames(argv: string[]): { rest: string[]; renames: [string, str
   return { rest, renames };
 }
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  if (argv[0] === 'rdiff') {
-    const { runRdiff } = await import('./actions/rdiff.js');
-    return runRdiff(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
-  }
+export interface CommandLine {
+  action: ActionName;
+  args: string[];
+  actionArg?: string;
+  options: DuplicityOptions;
+}
+
+/**
+ * Parses duplicity's command line. Returns the exit code instead when commander already handled it
+ * (--help, --version: 0; an unknown option: 2, after printing one line).
+ */
+export function parseCommandLine(argv: string[]): CommandLine | number {
   const selection: SelectionRule[] = [];
   const { rest, renames } = extractRenames(argv);
   const program = buildProgram(selection, VERSION);
@@ -114,7 +121,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
   } else if (positional.length === 2) {
     // No action word: the URL's position decides, as in duplicity.
-    if (positional[1].includes('://')) action = 'backup';
+    if (options.verify) {
+      if (!positional[0].includes('://')) throw new CliUsageError('--verify needs the URL first: --verify URL LOCAL_DIR');
+      action = 'verify';
+    } else if (positional[1].includes('://')) action = 'backup';
     else if (positional[0].includes('://')) action = 'restore';
     else throw new CliUsageError('one of the two arguments must be a URL (scheme://...)');
     args = positional;
@@ -123,8 +133,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   } else {
     throw new CliUsageError(`unknown action or bad arguments: ${positional.join(' ')}`);
   }
-  const ctx: ActionContext = { action, args, actionArg, options, stdout: process.stdout, stderr: process.stderr, env };
-  const mod = await ACTION_MODULES[action]();
+  return { action, args, actionArg, options };
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  if (argv[0] === 'rdiff') {
+    const { runRdiff } = await import('./actions/rdiff.js');
+    return runRdiff(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
+  }
+  const cl = parseCommandLine(argv);
+  if (typeof cl === 'number') return cl;
+  const ctx: ActionContext = { ...cl, stdout: process.stdout, stderr: process.stderr, env };
+  const mod = await ACTION_MODULES[cl.action]();
   return mod.run(ctx);
 }
 

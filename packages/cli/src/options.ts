@@ -76,6 +76,8 @@ export interface DuplicityOptions {
   timeout?: number;
   useAgent?: boolean;
   verbosity?: string;
+  /** duplicity 0.4's `--verify` flag (the seed's verify script): the verify action. */
+  verify?: boolean;
   volsize?: number;
   compareSize?: boolean;
   selection: SelectionRule[];
@@ -164,6 +166,7 @@ export function buildProgram(selection: SelectionRule[], version: string): Comma
     .option('--timeout <s>', 'network timeout in seconds', int('--timeout'))
     .option('--use-agent', 'let gpg-agent supply passphrases')
     .option('-v, --verbosity <level>', 'verbosity: 0-9 or e,w,n,i,d')
+    .option('--verify', 'same as the verify action (duplicity 0.4 form)')
     .option('--volsize <mib>', 'volume size in MiB', int('--volsize'))
     .option('--exclude <glob>', 'exclude matching paths', rule('exclude'))
     .option('--include <glob>', 'include matching paths', rule('include'))
