@@ -1,0 +1,129 @@
+/**
+ * The source tree as a backup sees it: a depth-first, pre-order walk with every directory's
+ * children sorted by raw name bytes, which is exactly duplicity's index order (FORMAT.md §4.4),
+ * filtered by the selection rules. Directories that were only "scanned" for an include appear
+ * just before their first kept descendant, or not at all.
+ */
+import { lstat, readdir, readlink, stat as statFollow } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { Decision, fullPath, type Selector } from '../selection/selector.js';
+
+export type SourceType = 'file' | 'directory' | 'symlink' | 'fifo' | 'chardev' | 'blockdev';
+
+export interface SourceEntry {
+  /** Path components relative to the source root (root: []). */
+  index: Buffer[];
+  /** Filesystem path, for opening. */
+  fsPath: Buffer;
+  type: SourceType;
+  stat: Stats;
+  /** Symlink target bytes. */
+  linkname?: Buffer;
+}
+
+export interface WalkOptions {
+  selector?: Selector;
+  /** The canonicalised root string paths are matched against. */
+  matchRoot: string;
+  /** --copy-links: follow symlinks. */
+  followLinks?: boolean;
+  /** Called for items that cannot be read (counted in Errors) and for skipped sockets. */
+  onError?(fsPath: Buffer, err: Error): void;
+  onSkip?(fsPath: Buffer, why: string): void;
+}
+
+export function sourceType(st: Stats): SourceType | undefined {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'directory';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isCharacterDevice()) return 'chardev';
+  if (st.isBlockDevice()) return 'blockdev';
+  return undefined; // sockets: never stored
+}
+
+const SLASH = Buffer.from('/');
+
+function childPath(dir: Buffer, name: Buffer): Buffer {
+  return dir.length > 0 && dir[dir.length - 1] === 0x2f ? Buffer.concat([dir, name]) : Buffer.concat([dir, SLASH, name]);
+}
+
+/** Walks `root` (which must be a directory) in index order. */
+export async function* walkSource(root: string, o: WalkOptions): AsyncGenerator<SourceEntry> {
+  const rootPath = Buffer.from(root);
+  const st = await statFollow(rootPath);
+  yield { index: [], fsPath: rootPath, type: 'directory', stat: st };
+  yield* walkDir(rootPath, [], o);
+}
+
+async function* walkDir(dir: Buffer, dirIndex: Buffer[], o: WalkOptions): AsyncGenerator<SourceEntry> {
+  let names: Buffer[];
+  try {
+    names = await readdir(dir, { encoding: 'buffer' });
+  } catch (err) {
+    o.onError?.(dir, err as Error);
+    return;
+  }
+  names.sort(Buffer.compare);
+  for (const name of names) {
+    const fsPath = childPath(dir, name);
+    const index = [...dirIndex, name];
+    let st: Stats;
+    try {
+      st = await lstat(fsPath);
+      if (o.followLinks && st.isSymbolicLink()) {
+        try {
+          st = await statFollow(fsPath);
+        } catch {
+          // A dangling link is stored as the link itself.
+        }
+      }
+    } catch (err) {
+      o.onError?.(fsPath, err as Error);
+      continue;
+    }
+    const type = sourceType(st);
+    if (type === undefined) {
+      o.onSkip?.(fsPath, 'socket');
+      continue;
+    }
+    let decision: Decision = Decision.Include;
+    if (o.selector && !o.selector.empty) {
+      decision = await o.selector.decide({
+        path: fullPath(o.matchRoot, index),
+        stat: st,
+        hasChild: async (child) => {
+          try {
+            return (await readdir(fsPath, { encoding: 'buffer' })).some((n) => n.equals(child));
+          } catch {
+            return false;
+          }
+        },
+      });
+    }
+    if (decision === Decision.Exclude) continue;
+    let linkname: Buffer | undefined;
+    if (type === 'symlink') {
+      try {
+        linkname = await readlink(fsPath, { encoding: 'buffer' });
+      } catch (err) {
+        o.onError?.(fsPath, err as Error);
+        continue;
+      }
+    }
+    const entry: SourceEntry = { index, fsPath, type, stat: st, linkname };
+    if (decision === Decision.Scan && type === 'directory') {
+      let announced = false;
+      for await (const inner of walkDir(fsPath, index, o)) {
+        if (!announced) {
+          announced = true;
+          yield entry;
+        }
+        yield inner;
+      }
+      continue;
+    }
+    yield entry;
+    if (type === 'directory') yield* walkDir(fsPath, index, o);
+  }
+}
