@@ -14,3 +14,12 @@ export { ArchiveFormatError } from './errors.js';
 export { type Index, compareIndex, indexToPath, pathToIndex } from './entry-index.js';
 export { formatTimeString, formatOldTimeString, parseTimeString, parseTimeArg } from './time-string.js';
 export { type ParsedName, type NamePrefixes, type NameToFormat, parseFileName, formatFileName } from './file-name.js';
+export {
+  type ManifestVolume,
+  type FilelistEntry,
+  type FilelistChange,
+  Manifest,
+  quoteManifestPath,
+  unquoteManifestPath,
+  volumeMayContain,
+} from './manifest.js';
