@@ -1,1 +1,16 @@
 export {};
+
+// Read side (collection/, cache/, restore/, listing/): the backend's files grouped into sets and
+// chains, the local archive dir kept in step with the backend, restore at a time, and the
+// list-current-files / collection-status outputs.
+export { BackupSet, type NamedFile, type SetType } from './collection/backup-set.js';
+export { BackupChain, SignatureChain, chainAt } from './collection/chains.js';
+export { type Collection, scanCollection, backupChainAt, signatureChainAt } from './collection/collection.js';
+export { syncArchiveDir, listArchiveDir, metadataKey, type MetadataSyncMode } from './cache/archive-dir.js';
+export { type ReadContext, type ReadLog, type FetchedFile, fetchFile } from './restore/remote-file.js';
+export { restore, loadManifest, restorePrefix, type RestoreOptions, type RestoreResult } from './restore/restore.js';
+export { SetReader, type SetEntry } from './restore/set-reader.js';
+export { TargetWriter, type TargetWriterOptions } from './restore/target-writer.js';
+export { combineSignatures, currentEntries, listCurrentFiles, type CurrentEntry } from './listing/current-files.js';
+export { collectionStatusReport, collectionWarnings, lastFullBackupLine, matchedChain } from './listing/collection-status.js';
+export { asctime } from './listing/time-format.js';

@@ -1,0 +1,145 @@
+/**
+ * Getting one backend file's plaintext (FORMAT.md §9.6): download to the temp dir, check the SHA1
+ * from the manifest on the downloaded bytes, then decrypt (pgp) or gunzip. Encrypted files are
+ * decrypted to a temp file first, so the MDC and any required signature are checked before a
+ * byte of their content is used.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import type { Backend } from '@duplicity-ts/backends';
+import { decrypt, type DecryptOptions } from '@duplicity-ts/pgp';
+import type { ParsedName } from '@duplicity-ts/archive';
+
+/** What the read side needs to log; the CLI's session log fits. */
+export interface ReadLog {
+  notice(msg: string): void;
+  warn(msg: string): void;
+  info(msg: string): void;
+  debug(msg: string): void;
+}
+
+export const quietLog: ReadLog = { notice() {}, warn() {}, info() {}, debug() {} };
+
+/** Everything the read side works with. */
+export interface ReadContext {
+  backend: Backend;
+  /** `<archive base>/<backup name>` (§11.7). */
+  archiveDir: string;
+  /** A private temp dir for downloads and patch stages. */
+  tempDir: string;
+  /** How to decrypt `.gpg` files; required only when there are some. */
+  decryptOptions?: () => Promise<DecryptOptions>;
+  log?: ReadLog;
+}
+
+export function userError(message: string, exitCode: number): Error & { exitCode: number } {
+  return Object.assign(new Error(message), { exitCode });
+}
+
+export function tempPath(ctx: ReadContext, hint: string): string {
+  return path.join(ctx.tempDir, `${hint}-${randomBytes(6).toString('hex')}`);
+}
+
+export async function download(ctx: ReadContext, name: string): Promise<string> {
+  const local = tempPath(ctx, 'get');
+  try {
+    await ctx.backend.get(name, local);
+  } catch (err) {
+    await rm(local, { force: true });
+    const e = err as { exitCode?: number; message?: string };
+    throw userError(`failed to download ${name}: ${e.message ?? String(err)}`, typeof e.exitCode === 'number' ? e.exitCode : 53);
+  }
+  return local;
+}
+
+export async function sha1OfFile(file: string): Promise<string> {
+  const h = createHash('sha1');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+async function decryptOptions(ctx: ReadContext, name: string): Promise<DecryptOptions> {
+  if (!ctx.decryptOptions) throw userError(`failed to read ${name}: it is encrypted and no passphrase or key was given`, 31);
+  return ctx.decryptOptions();
+}
+
+/** Decrypts `src` (a downloaded .gpg file) into a new temp file and returns its path. */
+export async function decryptToTemp(ctx: ReadContext, name: string, src: string): Promise<string> {
+  const out = tempPath(ctx, 'plain');
+  const opts = await decryptOptions(ctx, name);
+  try {
+    await pipeline(Readable.from(decrypt(createReadStream(src), opts)), createWriteStream(out, { mode: 0o600 }));
+  } catch (err) {
+    await rm(out, { force: true });
+    const e = err as { exitCode?: number; message?: string };
+    throw userError(`failed to decrypt ${name}: ${e.message ?? String(err)}`, typeof e.exitCode === 'number' ? e.exitCode : 31);
+  }
+  return out;
+}
+
+/** A fetched file whose plaintext can be read once; dispose() removes its temp files. */
+export interface FetchedFile {
+  plaintext(): AsyncIterable<Uint8Array>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Downloads a backend file and prepares its plaintext. `expectedSha1` (a volume's manifest hash) is
+ * checked on the downloaded bytes; a mismatch is exit 21.
+ */
+export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedName, expectedSha1?: string): Promise<FetchedFile> {
+  const raw = await download(ctx, name);
+  const temps = [raw];
+  const dispose = async () => {
+    await Promise.all(temps.map((t) => rm(t, { force: true })));
+  };
+  try {
+    if (expectedSha1 !== undefined) {
+      const actual = await sha1OfFile(raw);
+      if (actual !== expectedSha1.toLowerCase()) {
+        throw userError(`failed to verify ${name}: SHA1 ${actual} does not match the manifest's ${expectedSha1}`, 21);
+      }
+    }
+    if (parsed.encrypted) {
+      const plain = await decryptToTemp(ctx, name, raw);
+      temps.push(plain);
+      await rm(raw, { force: true });
+      return { plaintext: () => createReadStream(plain), dispose };
+    }
+    if (parsed.compressed) return { plaintext: () => gunzipStream(name, createReadStream(raw)), dispose };
+    return { plaintext: () => createReadStream(raw), dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}
+
+async function* gunzipStream(name: string, src: NodeJS.ReadableStream): AsyncIterable<Uint8Array> {
+  const gz = createGunzip();
+  const piping = pipeline(src, gz).catch((err: Error) => {
+    gz.destroy(err);
+  });
+  let finished = false;
+  try {
+    for await (const chunk of gz) yield chunk as Buffer;
+    finished = true;
+  } catch (err) {
+    throw userError(`failed to decompress ${name}: ${(err as Error).message}`, 30);
+  } finally {
+    // A reader that stops early (tar end found) must not leave the pipeline waiting.
+    if (!finished) gz.destroy();
+    await piping;
+  }
+}
+
+/** Reads a whole (small) file's plaintext into memory: manifests. */
+export async function readAll(src: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of src) parts.push(Buffer.from(c));
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,134 @@
+/**
+ * One backup set's volumes as a single stream of logical entries (FORMAT.md §11.4 step 4, §4.5):
+ * volumes in number order, each fetched and checked just before it is read; consecutive
+ * `multivol_*` chunks of one index become one entry whose body continues across volume boundaries.
+ * Only one volume's temp files exist at a time.
+ */
+import { compareIndex, parseEntryName, readTar, type Index, type Manifest, type ManifestVolume, type TarHeader } from '@duplicity-ts/archive';
+import type { BackupSet } from '../collection/backup-set.js';
+import { fetchFile, userError, type ReadContext } from './remote-file.js';
+
+export type DiffKind = 'snapshot' | 'diff' | 'deleted';
+
+export interface SetEntry {
+  kind: DiffKind;
+  index: Index;
+  /** The first (or only) tar header of the entry: the item's metadata. */
+  header: TarHeader;
+  /** The payload; multivol chunks concatenated. Read at most once. */
+  body: AsyncIterable<Uint8Array>;
+  /** The set this entry came from (for messages). */
+  set: BackupSet;
+}
+
+interface RawEntry {
+  kind: DiffKind;
+  multivol: boolean;
+  index: Index;
+  header: TarHeader;
+  body: AsyncIterable<Uint8Array>;
+}
+
+/**
+ * Volumes whose manifest range may hold entries under `prefix` (§11.4 step 3):
+ * start[:len(P)] <= P <= end.
+ */
+export function volumesFor(manifest: Manifest, prefix: Index): ManifestVolume[] {
+  return [...manifest.volumes.values()]
+    .sort((a, b) => a.number - b.number)
+    .filter((v) => compareIndex(v.start.slice(0, prefix.length), prefix) <= 0 && compareIndex(prefix, v.end) <= 0);
+}
+
+export class SetReader {
+  private readonly raw: AsyncGenerator<RawEntry>;
+  private peeked: RawEntry | null | undefined;
+  private current: { drain(): Promise<void> } | undefined;
+
+  constructor(
+    private readonly ctx: ReadContext,
+    readonly set: BackupSet,
+    volumes: ManifestVolume[],
+  ) {
+    this.raw = this.rawEntries(volumes);
+  }
+
+  private async *rawEntries(volumes: ManifestVolume[]): AsyncGenerator<RawEntry> {
+    for (const vol of volumes) {
+      const file = this.set.volumes.get(vol.number);
+      if (!file) {
+        throw userError(`failed to restore: volume ${vol.number} of the backup set ending ${this.set.endTime} is missing from the backend`, 53);
+      }
+      const hash = vol.hash !== undefined && (vol.hashType ?? 'SHA1').toUpperCase() === 'SHA1' ? vol.hash : undefined;
+      const fetched = await fetchFile(this.ctx, file.name, file.parsed, hash);
+      try {
+        for await (const { header, body } of readTar(fetched.plaintext())) {
+          let parsed: ReturnType<typeof parseEntryName>;
+          try {
+            parsed = parseEntryName(header.name, 'difftar');
+          } catch (err) {
+            throw userError(`failed to read ${file.name}: ${(err as Error).message}`, 30);
+          }
+          const multivol = parsed.kind === 'multivol_snapshot' || parsed.kind === 'multivol_diff';
+          const kind: DiffKind =
+            parsed.kind === 'multivol_snapshot' ? 'snapshot' : parsed.kind === 'multivol_diff' ? 'diff' : (parsed.kind as DiffKind);
+          if (kind !== 'snapshot' && kind !== 'diff' && kind !== 'deleted') {
+            throw userError(`failed to read ${file.name}: unexpected entry ${header.name.toString('utf8')}`, 30);
+          }
+          yield { kind, multivol, index: parsed.index, header, body };
+        }
+      } finally {
+        await fetched.dispose();
+      }
+    }
+  }
+
+  private async peekRaw(): Promise<RawEntry | null> {
+    if (this.peeked === undefined) {
+      const r = await this.raw.next();
+      this.peeked = r.done ? null : r.value;
+    }
+    return this.peeked;
+  }
+
+  private takeRaw(): void {
+    this.peeked = undefined;
+  }
+
+  /** The next logical entry, or null at the end of the set. Drains what the caller left of the last one. */
+  async next(): Promise<SetEntry | null> {
+    if (this.current) {
+      await this.current.drain();
+      this.current = undefined;
+    }
+    const peeked = await this.peekRaw();
+    if (!peeked) return null;
+    const first: RawEntry = peeked;
+    this.takeRaw();
+    if (!first.multivol) {
+      // readTar skips whatever of this body the caller did not read.
+      return { kind: first.kind, index: first.index, header: first.header, body: first.body, set: this.set };
+    }
+    // A multivol payload: this chunk, then every following chunk of the same kind and index.
+    const sameEntry = (nx: RawEntry | null): nx is RawEntry =>
+      nx !== null && nx.multivol && nx.kind === first.kind && compareIndex(nx.index, first.index) === 0;
+    const self = this;
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      yield* first.body;
+      for (let nx = await self.peekRaw(); sameEntry(nx); nx = await self.peekRaw()) {
+        self.takeRaw();
+        yield* nx.body;
+      }
+    }
+    this.current = {
+      // Whatever the caller left: skip the remaining chunks (readTar skips their bodies).
+      drain: async () => {
+        for (let nx = await self.peekRaw(); sameEntry(nx); nx = await self.peekRaw()) self.takeRaw();
+      },
+    };
+    return { kind: first.kind, index: first.index, header: first.header, body: chunks(), set: this.set };
+  }
+
+  async close(): Promise<void> {
+    await this.raw.return(undefined);
+  }
+}
