@@ -11,6 +11,7 @@ import path from 'node:path';
 import { openBackend, type Backend, type BackendOptions } from '@duplicity-ts/backends';
 import { loadKeyring, type Keyring, type DecryptOptions, type EncryptOptions } from '@duplicity-ts/pgp';
 import type { NamePrefixes } from '@duplicity-ts/archive';
+import { listArchiveDir, scanCollection, type Collection, type ReadContext } from '@duplicity-ts/engine';
 import type { ActionContext } from './context.js';
 import type { DuplicityOptions } from './options.js';
 
@@ -154,12 +155,10 @@ export function buildCryptoSettings(options: DuplicityOptions, env: NodeJS.Proce
       };
     },
     async decryptOptions() {
-      needPassphrase();
-      return {
-        keyring: symmetric && signKey === undefined ? undefined : await getKeyring(),
-        passphrase,
-        requireSigner: signKey,
-      };
+      // Whether a file is symmetric or public-key only shows inside it, so offer both; a missing
+      // GnuPG home is no error for symmetric archives.
+      const ring = await getKeyring().catch(() => undefined);
+      return { keyring: ring, passphrase, requireSigner: signKey };
     },
   };
 }
@@ -248,4 +247,30 @@ export async function openSession(ctx: ActionContext, url: string): Promise<Sess
       }
     },
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read-side glue: what restore, list-current-files, collection-status (and verify) share.
+
+/** The engine's read context for this session. */
+export function readContext(s: Session): ReadContext {
+  return {
+    backend: s.backend,
+    archiveDir: s.archiveDir,
+    tempDir: s.tempDir,
+    decryptOptions: s.crypto.encrypt ? () => s.crypto.decryptOptions() : undefined,
+    log: s.log,
+  };
+}
+
+/** Lists the backend and the archive dir and groups what is there (FORMAT.md §11.1-11.2). */
+export async function loadCollection(s: Session): Promise<Collection> {
+  const [remote, local] = await Promise.all([s.backend.list(), listArchiveDir(s.archiveDir)]);
+  return scanCollection(remote, local, s.prefixes);
+}
+
+/** The one positional URL of list-current-files / collection-status style actions. */
+export function singleUrlArg(ctx: ActionContext): string {
+  if (ctx.args.length !== 1) throw userError(`${ctx.action} takes one argument, the backend URL; got ${ctx.args.length}`, 2);
+  return ctx.args[0];
 }

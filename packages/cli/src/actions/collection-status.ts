@@ -1,5 +1,20 @@
+/**
+ * `duplicity-ts collection-status URL` (FORMAT.md §13.3): the chains, sets and leftovers at the
+ * backend, as duplicity prints them. Reads no file contents and never syncs the archive dir.
+ */
+import { collectionStatusReport, collectionWarnings, lastFullBackupLine } from '@duplicity-ts/engine';
 import type { ActionContext } from '../context.js';
+import { loadCollection, openSession, singleUrlArg } from '../session.js';
 
 export async function run(ctx: ActionContext): Promise<number> {
-  throw Object.assign(new Error(`${ctx.action} is not implemented yet`), { exitCode: 2 });
+  const s = await openSession(ctx, singleUrlArg(ctx));
+  try {
+    const col = await loadCollection(s);
+    for (const w of collectionWarnings(col)) s.log.warn(w);
+    s.log.notice(lastFullBackupLine(col));
+    s.log.notice(collectionStatusReport(col, s.archiveDir).join('\n'));
+    return 0;
+  } finally {
+    await s.close();
+  }
 }

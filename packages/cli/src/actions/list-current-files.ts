@@ -1,5 +1,29 @@
+/**
+ * `duplicity-ts list-current-files [--time T] URL` (FORMAT.md §13.2): sync the archive dir, then
+ * print every entry of the combined signature chain at T as `<asctime(mtime)> <path>`.
+ */
+import { once } from 'node:events';
+import { parseTimeArg } from '@duplicity-ts/archive';
+import { collectionWarnings, lastFullBackupLine, listCurrentFiles, syncArchiveDir, type MetadataSyncMode } from '@duplicity-ts/engine';
 import type { ActionContext } from '../context.js';
+import { loadCollection, openSession, readContext, singleUrlArg } from '../session.js';
 
 export async function run(ctx: ActionContext): Promise<number> {
-  throw Object.assign(new Error(`${ctx.action} is not implemented yet`), { exitCode: 2 });
+  const s = await openSession(ctx, singleUrlArg(ctx));
+  try {
+    const time = ctx.options.restoreTime !== undefined ? parseTimeArg(ctx.options.restoreTime, s.now) : s.now;
+    const rc = readContext(s);
+    let col = await loadCollection(s);
+    if (await syncArchiveDir(rc, col, time, (ctx.options.metadataSyncMode as MetadataSyncMode) ?? 'partial')) {
+      col = await loadCollection(s);
+    }
+    for (const w of collectionWarnings(col)) s.log.warn(w);
+    s.log.notice(lastFullBackupLine(col));
+    for await (const line of listCurrentFiles(rc, col, time)) {
+      if (!ctx.stdout.write(Buffer.concat([line, Buffer.from('\n')]))) await once(ctx.stdout, 'drain');
+    }
+    return 0;
+  } finally {
+    await s.close();
+  }
 }

@@ -1,5 +1,36 @@
+/**
+ * `duplicity-ts restore [options] URL TARGET` (FORMAT.md §11.4-11.5): sync the archive dir, then
+ * restore the state at --time (default now) into TARGET, or one path of it with --file-to-restore.
+ */
+import { parseTimeArg } from '@duplicity-ts/archive';
+import { collectionWarnings, lastFullBackupLine, restore, syncArchiveDir, type MetadataSyncMode } from '@duplicity-ts/engine';
 import type { ActionContext } from '../context.js';
+import { loadCollection, openSession, readContext, userError } from '../session.js';
 
 export async function run(ctx: ActionContext): Promise<number> {
-  throw Object.assign(new Error(`${ctx.action} is not implemented yet`), { exitCode: 2 });
+  if (ctx.args.length !== 2) throw userError(`restore takes two arguments, URL and TARGET; got ${ctx.args.length}`, 2);
+  const [url, target] = ctx.args;
+  if (!url.includes('://')) throw userError(`restore needs the backend URL first: restore URL TARGET (got '${url}')`, 2);
+  const s = await openSession(ctx, url);
+  try {
+    const time = ctx.options.restoreTime !== undefined ? parseTimeArg(ctx.options.restoreTime, s.now) : s.now;
+    const rc = readContext(s);
+    let col = await loadCollection(s);
+    if (await syncArchiveDir(rc, col, time, (ctx.options.metadataSyncMode as MetadataSyncMode) ?? 'partial')) {
+      col = await loadCollection(s);
+    }
+    for (const w of collectionWarnings(col)) s.log.warn(w);
+    s.log.notice(lastFullBackupLine(col));
+    await restore(rc, col, {
+      time,
+      target,
+      fileToRestore: ctx.options.fileToRestore,
+      force: ctx.options.force,
+      numericOwner: ctx.options.numericOwner,
+      restoreOwnership: process.getuid?.() === 0 && !ctx.options.doNotRestoreOwnership,
+    });
+    return 0;
+  } finally {
+    await s.close();
+  }
 }
