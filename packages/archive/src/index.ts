@@ -23,3 +23,6 @@ export {
   unquoteManifestPath,
   volumeMayContain,
 } from './manifest.js';
+export { type TarHeader, type TarEntryType, tarPadding, tarEndBlocks } from './tar-header-type.js';
+export { type TarEntry, readTar } from './tar-reader.js';
+export { type EntryKind, type EntryStream, type EntryName, parseEntryName, formatEntryName } from './entry-name.js';

@@ -1,0 +1,214 @@
+/**
+ * Streaming reader for the tar dialects duplicity archives contain (FORMAT.md §2): ustar and pax as
+ * Python 3 writes them, and GNU (`L`/`K` long names, base-256 numbers) from older runtimes.
+ *
+ * Written here rather than taken from tar-stream because duplicity's volumes need what that extractor
+ * does not do: gpg volumes have arbitrary "top-off" junk after a zero block, so reading must stop at the
+ * first all-zero header block and never look further (tar-stream skips zero blocks and parses on, then
+ * fails on the junk), and names must come out as raw bytes including pax `hdrcharset=BINARY` values
+ * (tar-stream decodes names to strings).
+ */
+import { ByteSource } from './byte-source.js';
+import { ArchiveFormatError, showBytes } from './errors.js';
+import { BLOCK, type TarEntryType, type TarHeader } from './tar-header-type.js';
+
+export interface TarEntry {
+  header: TarHeader;
+  /** the payload; must be read before asking for the next entry, or it is skipped */
+  body: AsyncIterable<Uint8Array>;
+}
+
+// Extended headers are small (a few names); a hostile server must not make us buffer gigabytes.
+const MAX_EXTENDED_HEADER = 1 << 20;
+
+const TYPES: Record<string, TarEntryType> = {
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  '1': 'hardlink',
+  '2': 'symlink',
+  '3': 'chardev',
+  '4': 'blockdev',
+  '5': 'directory',
+  '6': 'fifo',
+};
+
+/** Types that carry no payload even if their size field says otherwise (as Python's tarfile reads them). */
+const NO_DATA: ReadonlySet<TarEntryType> = new Set(['hardlink', 'symlink', 'chardev', 'blockdev', 'directory', 'fifo']);
+
+function cString(b: Buffer): Buffer {
+  const nul = b.indexOf(0);
+  return Buffer.from(nul < 0 ? b : b.subarray(0, nul));
+}
+
+/** Octal (NUL/space terminated) or GNU base-256 when the first byte has bit 7 set. */
+function number(field: Buffer, what: string, at: number): number {
+  if (field[0] === 0x80 || field[0] === 0xff) {
+    let n = 0;
+    for (let i = 1; i < field.length; i++) n = n * 256 + field[i];
+    if (field[0] === 0xff) n = -(Math.pow(256, field.length - 1) - n);
+    if (!Number.isSafeInteger(n)) throw new ArchiveFormatError(`tar header at offset ${at}: ${what} is out of range`);
+    return n;
+  }
+  const text = cString(field).toString('latin1').trim();
+  if (text === '') return 0;
+  if (!/^[0-7]+$/.test(text)) throw new ArchiveFormatError(`tar header at offset ${at}: bad ${what} field "${text}"`);
+  return parseInt(text, 8);
+}
+
+function checksumOk(block: Buffer, at: number): boolean {
+  const stored = number(block.subarray(148, 156), 'checksum', at);
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const c = i >= 148 && i < 156 ? 0x20 : block[i];
+    unsigned += c;
+    signed += c > 127 ? c - 256 : c;
+  }
+  return stored === unsigned || stored === signed;
+}
+
+function isZero(block: Buffer): boolean {
+  for (let i = 0; i < block.length; i++) if (block[i] !== 0) return false;
+  return true;
+}
+
+/** pax `len key=value\n` records; values stay raw bytes (hdrcharset only says how to decode them). */
+function parsePax(data: Buffer, at: number): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let pos = 0;
+  while (pos < data.length) {
+    if (data[pos] === 0) break; // NUL padding some writers leave after the records
+    const sp = data.indexOf(0x20, pos);
+    const len = sp > pos ? Number(data.subarray(pos, sp).toString('latin1')) : NaN;
+    if (!Number.isSafeInteger(len) || len <= sp - pos + 1 || pos + len > data.length || data[pos + len - 1] !== 0x0a) {
+      throw new ArchiveFormatError(`tar header at offset ${at}: bad pax extended header record`);
+    }
+    const rec = data.subarray(sp + 1, pos + len - 1);
+    const eq = rec.indexOf(0x3d);
+    if (eq <= 0) throw new ArchiveFormatError(`tar header at offset ${at}: pax record without key`);
+    out.set(rec.subarray(0, eq).toString('utf8'), Buffer.from(rec.subarray(eq + 1)));
+    pos += len;
+  }
+  return out;
+}
+
+function applyPax(h: TarHeader, pax: Map<string, Buffer>, at: number): void {
+  const int = (key: string, v: Buffer) => {
+    const s = v.toString('latin1');
+    const n = key === 'mtime' ? Math.floor(Number(s)) : Number(s);
+    if (s === '' || !Number.isSafeInteger(n)) throw new ArchiveFormatError(`tar header at offset ${at}: bad pax ${key} "${s}"`);
+    return n;
+  };
+  for (const [key, v] of pax) {
+    switch (key) {
+      case 'path': h.name = v; break;
+      case 'linkpath': h.linkname = v; break;
+      case 'uname': h.uname = v.toString('utf8'); break;
+      case 'gname': h.gname = v.toString('utf8'); break;
+      case 'uid': h.uid = int(key, v); break;
+      case 'gid': h.gid = int(key, v); break;
+      case 'size': h.size = int(key, v); break;
+      case 'mtime': h.mtime = int(key, v); break;
+      default: break; // hdrcharset, atime, ctime, GNU.sparse.*, vendor keys: not used by duplicity
+    }
+  }
+}
+
+/**
+ * Yields the entries of a tar stream in order. Ends at the first all-zero header block (without
+ * reading anything after it), or when the stream ends where a header would start; a stream of zero
+ * bytes is an empty archive. A stream that ends inside a header or a payload is an error.
+ */
+export async function* readTar(src: AsyncIterable<Uint8Array>): AsyncGenerator<TarEntry> {
+  const r = new ByteSource(src);
+  const globalPax = new Map<string, Buffer>();
+  try {
+    for (;;) {
+      let pax = new Map<string, Buffer>();
+      let longName: Buffer | undefined;
+      let longLink: Buffer | undefined;
+      let header: TarHeader | undefined;
+      let at = r.offset;
+      while (!header) {
+        at = r.offset;
+        const block = await r.readExact(BLOCK);
+        if (block.length === 0) return;
+        if (block.length < BLOCK) throw new ArchiveFormatError(`tar stream ends inside the header at offset ${at}`);
+        if (isZero(block)) return;
+        if (!checksumOk(block, at)) throw new ArchiveFormatError(`tar header at offset ${at}: checksum mismatch (not a tar header)`);
+        const flag = String.fromCharCode(block[156]);
+        const size = number(block.subarray(124, 136), 'size', at);
+        if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
+          if (size > MAX_EXTENDED_HEADER) throw new ArchiveFormatError(`tar header at offset ${at}: extended header of ${size} bytes is too large`);
+          const data = await r.readExact(size);
+          if (data.length < size) throw new ArchiveFormatError(`tar stream ends inside the extended header at offset ${at}`);
+          await r.skip((BLOCK - (size % BLOCK)) % BLOCK);
+          if (flag === 'x') for (const [k, v] of parsePax(data, at)) pax.set(k, v);
+          else if (flag === 'g') for (const [k, v] of parsePax(data, at)) globalPax.set(k, v);
+          else if (flag === 'L') longName = cString(data);
+          else longLink = cString(data);
+          continue;
+        }
+        const magic = block.subarray(257, 263).toString('latin1');
+        let name = cString(block.subarray(0, 100));
+        const prefix = cString(block.subarray(345, 500));
+        if (magic === 'ustar\0' && prefix.length > 0) name = Buffer.concat([prefix, Buffer.from('/'), name]);
+        let type: TarEntryType = TYPES[flag] ?? 'other';
+        // Pre-POSIX archives mark directories only by the trailing slash.
+        if (flag === '\0' && name[name.length - 1] === 0x2f) type = 'directory';
+        const h: TarHeader = {
+          name,
+          type,
+          mode: number(block.subarray(100, 108), 'mode', at) & 0o7777,
+          uid: number(block.subarray(108, 116), 'uid', at),
+          gid: number(block.subarray(116, 124), 'gid', at),
+          size,
+          mtime: number(block.subarray(136, 148), 'mtime', at),
+          linkname: cString(block.subarray(157, 257)),
+          uname: cString(block.subarray(265, 297)).toString('utf8'),
+          gname: cString(block.subarray(297, 329)).toString('utf8'),
+          devmajor: type === 'chardev' || type === 'blockdev' ? number(block.subarray(329, 337), 'devmajor', at) : 0,
+          devminor: type === 'chardev' || type === 'blockdev' ? number(block.subarray(337, 345), 'devminor', at) : 0,
+        };
+        if (longName) h.name = longName;
+        if (longLink) h.linkname = longLink;
+        applyPax(h, globalPax, at);
+        applyPax(h, pax, at);
+        if (NO_DATA.has(h.type)) h.size = 0;
+        header = h;
+        pax = new Map();
+      }
+
+      const entryHeader = header;
+      let remaining = entryHeader.size;
+      let current = true;
+      const body: AsyncIterable<Uint8Array> = {
+        [Symbol.asyncIterator]: async function* () {
+          if (!current) throw new Error(`tar entry ${showBytes(entryHeader.name)}: body read after moving to the next entry`);
+          while (remaining > 0) {
+            const chunk = await r.readUpTo(remaining);
+            if (chunk.length === 0) {
+              throw new ArchiveFormatError(`tar stream ends inside the payload of ${showBytes(entryHeader.name)} (${remaining} bytes missing)`);
+            }
+            remaining -= chunk.length;
+            yield chunk;
+          }
+        },
+      };
+      yield { header: entryHeader, body };
+      current = false;
+      if (remaining > 0) {
+        const skipped = await r.skip(remaining);
+        if (skipped < remaining) {
+          throw new ArchiveFormatError(`tar stream ends inside the payload of ${showBytes(entryHeader.name)} (${remaining - skipped} bytes missing)`);
+        }
+        remaining = 0;
+      }
+      // The padding may be missing at the very end of a stream; that is tolerated.
+      await r.skip((BLOCK - (entryHeader.size % BLOCK)) % BLOCK);
+    }
+  } finally {
+    await r.close();
+  }
+}
