@@ -1,0 +1,134 @@
+/**
+ * Encrypting (and signing) a message the way gpg 2.2 writes it for duplicity: session-key packets, then SEIPD v1
+ * with MDC (AES-256) holding a Compressed packet (ZLIB, or ZIP for passphrase-only as gpg does) holding an
+ * optional One-Pass Signature, the Literal data ('b', empty name) and the Signature. Streams with back-pressure;
+ * every layer uses 64 KiB partial body lengths.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as zlib from 'node:zlib';
+import { AES256, cipherInfo } from './cipher-algorithms.js';
+import { encodePacket, PartialBodyWriter, Tag } from './packets.js';
+import { SeipdEncryptor } from './seipd.js';
+import { ALGO_ZIP, ALGO_ZLIB, throughStream } from './compression.js';
+import { encodeOnePass, encodeSignature, signatureHead } from './signature.js';
+import { canSignNatively, preferredHash, signDigest } from './key-material.js';
+import { encodePkesk, encodeSkesk, type SessionKey } from './session-key.js';
+import { PgpError, describe } from './errors.js';
+import type { Keyring, KeyEntry, KeyPacket } from './keyring.js';
+
+export interface EncryptOptions {
+  keyring?: Keyring;
+  /** Keys to encrypt to (gpg --recipient): key id, fingerprint or user id. */
+  recipients?: string[];
+  /** Keys to encrypt to without naming them in the message (gpg --hidden-recipient). */
+  hiddenRecipients?: string[];
+  /** Symmetric passphrase (gpg --symmetric). May be combined with recipients. */
+  passphrase?: string;
+  /** Key to sign with (gpg --default-key ... --sign). */
+  signKey?: string;
+  /** Passphrase of the sign key (duplicity's SIGN_PASSPHRASE). */
+  signPassphrase?: string;
+  /** Compress inside the message (default true). */
+  compress?: boolean;
+  /** zlib level 0-9 (default 6, as gpg). */
+  compressLevel?: number;
+}
+
+interface Signer { entry: KeyEntry; secret: KeyPacket; hash: { id: number; node: string } }
+
+export function encrypt(src: AsyncIterable<Uint8Array>, o: EncryptOptions): AsyncIterable<Uint8Array> {
+  return encryptMessage(src, o);
+}
+
+async function* encryptMessage(src: AsyncIterable<Uint8Array>, o: EncryptOptions): AsyncGenerator<Uint8Array> {
+  let head: Buffer[];
+  let session: SessionKey;
+  let signer: Signer | undefined;
+  try {
+    session = { cipher: cipherInfo(AES256), key: randomBytes(32) };
+    head = await sessionPackets(o, session);
+    signer = o.signKey !== undefined ? await prepareSigner(o) : undefined;
+  } catch (err) {
+    if (err instanceof PgpError) throw err;
+    throw new PgpError(`failed to prepare encryption: ${describe(err)}`, undefined, { cause: err });
+  }
+  yield Buffer.concat(head);
+
+  const publicKey = (o.recipients?.length ?? 0) + (o.hiddenRecipients?.length ?? 0) > 0;
+  const compressAlgo = o.compress === false ? 0 : publicKey ? ALGO_ZLIB : ALGO_ZIP;
+  let inner: AsyncIterable<Uint8Array> = signedLiteral(src, signer);
+  if (compressAlgo) inner = compressed(inner, compressAlgo, o.compressLevel ?? 6);
+
+  const enc = new SeipdEncryptor(session.cipher, session.key);
+  const frame = new PartialBodyWriter(Tag.SEIPD);
+  yield* frame.write(enc.start());
+  for await (const c of inner) {
+    const out = frame.write(enc.update(c));
+    if (out.length) yield Buffer.concat(out);
+  }
+  yield Buffer.concat([...frame.write(enc.final()), ...frame.end()]);
+}
+
+async function sessionPackets(o: EncryptOptions, session: SessionKey): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  const targets = [...(o.recipients ?? []).map((q) => ({ q, hidden: false })), ...(o.hiddenRecipients ?? []).map((q) => ({ q, hidden: true }))];
+  if (targets.length && !o.keyring) throw new PgpError('public-key encryption needs a keyring');
+  for (const t of targets) {
+    const entry = await o.keyring!.find(t.q, 'encryption key').encryptionEntry();
+    out.push(encodePacket(Tag.PKESK, await encodePkesk(entry.packet, session, t.hidden)));
+  }
+  if (o.passphrase !== undefined) {
+    if (o.passphrase === '') throw new PgpError('refusing an empty passphrase for symmetric encryption', 23);
+    out.push(encodePacket(Tag.SKESK, encodeSkesk(o.passphrase, session)));
+  }
+  if (out.length === 0) throw new PgpError('nothing to encrypt to: give recipients or a passphrase');
+  return out;
+}
+
+async function prepareSigner(o: EncryptOptions): Promise<Signer> {
+  if (!o.keyring) throw new PgpError('signing needs a keyring');
+  const entry = await o.keyring.find(o.signKey!, 'sign key').signingEntry();
+  const secret = await entry.unlock(o.signPassphrase, 'SIGN_PASSPHRASE');
+  if (!canSignNatively(secret)) throw new PgpError(`cannot sign with key ${entry.describe()}: unsupported algorithm ${secret.algorithm}`);
+  return { entry, secret, hash: preferredHash(secret) };
+}
+
+/** [One-Pass Signature] Literal [Signature], the literal body framed with partial lengths. */
+async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | undefined): AsyncGenerator<Uint8Array> {
+  const hash = signer ? createHash(signer.hash.node) : undefined;
+  const keyId = signer ? Buffer.from(signer.entry.keyId, 'hex') : undefined;
+  if (signer) yield encodePacket(Tag.OnePassSignature, encodeOnePass(signer.hash.id, signer.secret.algorithm, keyId!));
+  const created = new Date();
+  const lit = new PartialBodyWriter(Tag.Literal);
+  const litHead = Buffer.alloc(6);
+  litHead[0] = 0x62; // 'b'
+  litHead.writeUInt32BE(Math.floor(created.getTime() / 1000), 2);
+  let out = lit.write(litHead);
+  if (out.length) yield Buffer.concat(out);
+  for await (const c of src) {
+    hash?.update(c);
+    out = lit.write(c);
+    if (out.length) yield Buffer.concat(out);
+  }
+  yield Buffer.concat(lit.end());
+  if (signer) {
+    const fpr = Buffer.from(signer.entry.fingerprint, 'hex');
+    const { head, trailer } = signatureHead(signer.secret.algorithm, signer.hash.id, fpr, created);
+    hash!.update(trailer);
+    const digest = hash!.digest();
+    const fields = signDigest(signer.secret, signer.hash.node, digest);
+    yield encodePacket(Tag.Signature, encodeSignature(head, signer.secret.algorithm, keyId!, digest, fields));
+  }
+}
+
+/** A Compressed packet around `src`, deflated by node:zlib. */
+async function* compressed(src: AsyncIterable<Uint8Array>, algo: number, level: number): AsyncGenerator<Uint8Array> {
+  const frame = new PartialBodyWriter(Tag.Compressed);
+  let out = frame.write(Buffer.from([algo]));
+  const z = algo === ALGO_ZLIB ? zlib.createDeflate({ level, chunkSize: 1 << 16 }) : zlib.createDeflateRaw({ level, chunkSize: 1 << 16 });
+  for await (const c of throughStream(src, z)) {
+    out = frame.write(c);
+    if (out.length) yield Buffer.concat(out);
+  }
+  yield Buffer.concat(frame.end());
+}
