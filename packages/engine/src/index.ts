@@ -14,3 +14,12 @@ export { TargetWriter, type TargetWriterOptions } from './restore/target-writer.
 export { combineSignatures, currentEntries, listCurrentFiles, type CurrentEntry } from './listing/current-files.js';
 export { collectionStatusReport, collectionWarnings, lastFullBackupLine, matchedChain } from './listing/collection-status.js';
 export { asctime } from './listing/time-format.js';
+
+// Write side (backup/, selection/, stats): selection rules, the index-order source walk, change
+// detection against the combined signature chain, volumes, sigtar and manifest, and a whole backup run.
+export { runBackup, type BackupRequest, type BackupResult } from './backup/run-backup.js';
+export { writeBackupSet, type WriteSetOptions, type BackupLog } from './backup/set-writer.js';
+export { combineSignatures as combineBaseSignatures, cachedSigtar, type BaseEntry } from './backup/base-signatures.js';
+export { walkSource, type SourceEntry, type SourceType } from './backup/source-walk.js';
+export { Selector, SelectionError, canonicalRoot, type SelectionRule, type SelectionRuleKind } from './selection/selector.js';
+export { BackupStatistics, byteSummary, durationString } from './stats.js';

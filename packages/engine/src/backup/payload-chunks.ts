@@ -1,0 +1,78 @@
+/**
+ * Cutting a payload (file content or delta) into duplicity's 64 KiB pieces (FORMAT.md §4.3):
+ * duplicity reads payloads 65536 bytes at a time and a short read is the last one, so a payload
+ * of exactly k·65536 bytes ends with an empty chunk. A payload shorter than 65536 bytes is one
+ * plain entry; anything longer becomes `multivol_*` chunks 1..n.
+ */
+import type { FileHandle } from 'node:fs/promises';
+
+export const CHUNK_SIZE = 65536;
+
+/** Re-blocks a byte stream into 65536-byte chunks plus one final shorter (possibly empty) chunk. */
+export async function* chunk64k(src: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let pendingLen = 0;
+  for await (const piece of src) {
+    let buf = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    while (pendingLen + buf.length >= CHUNK_SIZE) {
+      const take = CHUNK_SIZE - pendingLen;
+      pending.push(buf.subarray(0, take));
+      yield pending.length === 1 ? pending[0] : Buffer.concat(pending, CHUNK_SIZE);
+      buf = buf.subarray(take);
+      pending = [];
+      pendingLen = 0;
+    }
+    if (buf.length > 0) {
+      // Copy: the caller may reuse the buffer it handed us.
+      pending.push(Buffer.from(buf));
+      pendingLen += buf.length;
+    }
+  }
+  yield Buffer.concat(pending, pendingLen);
+}
+
+const READ_SIZE = 1 << 20;
+
+/**
+ * A file's bytes in 1 MiB reads, the next read already under way while the caller works on the
+ * current one (reads run on the libuv pool, so disk and CPU overlap).
+ */
+export async function* readFileAhead(fh: FileHandle): AsyncGenerator<Buffer> {
+  const readAt = (position: number) => {
+    const buf = Buffer.allocUnsafe(READ_SIZE);
+    return fh.read(buf, 0, READ_SIZE, position).then((r) => buf.subarray(0, r.bytesRead));
+  };
+  let position = 0;
+  let next = readAt(position);
+  for (;;) {
+    const got = await next;
+    if (got.length === 0) return;
+    position += got.length;
+    next = readAt(position);
+    yield got;
+  }
+}
+
+/**
+ * Whether a chunk looks incompressible (already compressed or encrypted data), from the byte
+ * entropy of a sample: deflate would only burn CPU on it, so the volume stores it instead.
+ */
+export function looksIncompressible(chunk: Uint8Array): boolean {
+  if (chunk.length < 4096) return false;
+  const counts = new Uint32Array(256);
+  const step = Math.max(1, Math.floor(chunk.length / 4096));
+  let n = 0;
+  for (let i = 0; i < chunk.length; i += step) {
+    counts[chunk[i]]++;
+    n++;
+  }
+  let entropy = 0;
+  for (let b = 0; b < 256; b++) {
+    const c = counts[b];
+    if (c) {
+      const p = c / n;
+      entropy -= p * Math.log2(p);
+    }
+  }
+  return entropy > 7.8;
+}

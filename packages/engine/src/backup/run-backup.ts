@@ -1,0 +1,234 @@
+/**
+ * A backup run (FORMAT.md §11.2-11.3, §14.1): finds the chain to extend with the read side's
+ * collection and cache code, decides full or incremental as duplicity does (no chain, explicit
+ * `full`, --full-if-older-than), checks the chain's Hostname and Localdir, and writes the set.
+ */
+import { readFile, rm, stat } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
+import path from 'node:path';
+import { Manifest, parseTimeArg, type NamePrefixes } from '@duplicity-ts/archive';
+import type { Backend } from '@duplicity-ts/backends';
+import type { DecryptOptions, EncryptOptions } from '@duplicity-ts/pgp';
+import { scanCollection, type Collection } from '../collection/collection.js';
+import { listArchiveDir, metadataKey, syncArchiveDir, type MetadataSyncMode } from '../cache/archive-dir.js';
+import { OwnerMap } from '../restore/owners.js';
+import { canonicalRoot, Selector, type SelectionRule } from '../selection/selector.js';
+import type { BackupStatistics } from '../stats.js';
+import { cachedSigtar, combineSignatures } from './base-signatures.js';
+import { writeBackupSet, type BackupLog } from './set-writer.js';
+import { walkSource } from './source-walk.js';
+
+export interface BackupRequest {
+  /** `full`, `incremental` (exit 17 without a chain) or `auto` (no action word: inc, else full). */
+  mode: 'full' | 'incremental' | 'auto';
+  /** The source directory as given on the command line. */
+  source: string;
+  backend: Backend;
+  archiveDir: string;
+  tempDir: string;
+  prefixes?: NamePrefixes;
+  /** --current-time or the clock, epoch seconds. */
+  now: number;
+  /** --current-time was given: the time cannot move on its own. */
+  fixedTime?: boolean;
+  log: BackupLog;
+
+  selection?: SelectionRule[];
+  nullSeparator?: boolean;
+  copyLinks?: boolean;
+  numericOwner?: boolean;
+  fullIfOlderThan?: string;
+  allowSourceMismatch?: boolean;
+  /** Default: the machine's host name. */
+  hostname?: string;
+
+  /** --volsize in MiB (default 200). */
+  volsizeMiB?: number;
+  maxBlocksize?: number;
+  compareSize?: boolean;
+  /** Set for encrypted backups; called once before any work. */
+  encryptOptions?: () => Promise<EncryptOptions>;
+  /** For fetching encrypted metadata into the cache. */
+  decryptOptions?: () => Promise<DecryptOptions>;
+  compress: boolean;
+  shortFilenames?: boolean;
+  noFilesChanged?: boolean;
+  dryRun?: boolean;
+  concurrency?: number;
+  metadataSyncMode?: MetadataSyncMode;
+  /** --progress: `total` gets the bytes to read (sized by a first walk, as duplicity does), `update` the bytes read so far. */
+  progress?: { total(bytes: number): void; update(bytesRead: number): void };
+}
+
+export interface BackupResult {
+  type: 'full' | 'inc';
+  time: number;
+  baseTime?: number;
+  statistics: BackupStatistics;
+}
+
+export function backupError(message: string, exitCode: number): Error & { exitCode: number } {
+  return Object.assign(new Error(message), { exitCode });
+}
+
+export async function runBackup(r: BackupRequest): Promise<BackupResult> {
+  const source = r.source;
+  try {
+    const st = await stat(source);
+    if (!st.isDirectory()) throw backupError(`backup source ${source} is not a directory`, 13);
+  } catch (err) {
+    if ((err as { exitCode?: number }).exitCode) throw err;
+    throw backupError(`backup source ${source} does not exist or cannot be read: ${(err as Error).message}`, 13);
+  }
+  const localdir = canonicalRoot(source);
+  const rootDev = (await stat(source)).dev;
+  const selector = await Selector.create(r.selection ?? [], {
+    root: localdir,
+    rootDev,
+    parseTime: (s) => parseTimeArg(s, r.now),
+    nullSeparator: r.nullSeparator,
+  });
+  // Fail at once (before any upload) when a secret or key is missing.
+  const encrypt = r.encryptOptions ? await r.encryptOptions() : undefined;
+  const hostname = r.hostname ?? osHostname();
+
+  let col = await scan(r);
+  await dropLocalPartials(r, col);
+  col = await scan(r);
+  const readCtx = {
+    backend: r.backend,
+    archiveDir: r.archiveDir,
+    tempDir: r.tempDir,
+    decryptOptions: r.decryptOptions,
+    log: { ...r.log, debug() {} },
+  };
+  if (await syncArchiveDir(readCtx, col, r.now, r.metadataSyncMode ?? 'partial')) col = await scan(r);
+
+  const chain = col.chains[col.chains.length - 1];
+  const sigChain = chain ? [...col.localSigChains].reverse().find((s) => s.endTime === chain.endTime) : undefined;
+  let type: 'full' | 'inc' = 'inc';
+  if (r.mode === 'full') type = 'full';
+  else if (!chain || !sigChain) {
+    if (r.mode === 'incremental') {
+      throw backupError('Fatal Error: Unable to start incremental backup.  Old signatures not found and incremental specified', 17);
+    }
+    r.log.notice('No signatures found, switching to full backup.');
+    type = 'full';
+  } else if (r.fullIfOlderThan !== undefined) {
+    const limit = parseTimeArg(r.fullIfOlderThan, r.now);
+    if (chain.fullSet.endTime < limit) {
+      r.log.notice('Last full backup is too old, forcing full backup');
+      type = 'full';
+    }
+  }
+
+  if (r.progress) {
+    let total = 0;
+    for await (const e of walkSource(source, { selector, matchRoot: localdir, followLinks: r.copyLinks })) {
+      if (e.type === 'file') total += e.stat.size;
+    }
+    r.progress.total(total);
+  }
+
+  let time = r.now;
+  let baseTime: number | undefined;
+  let base;
+  if (type === 'inc') {
+    const last = chain!.sets[chain!.sets.length - 1];
+    if (!r.allowSourceMismatch) await checkSource(r, last.remoteManifest?.name, hostname, localdir);
+    baseTime = chain!.endTime;
+    if (time <= baseTime) {
+      if (r.fixedTime) throw backupError(`the current time ${time} is not after the last backup (${baseTime})`, 30);
+      // Time strings have one-second resolution: wait until this set gets a later time than the last.
+      while (time <= baseTime) {
+        await new Promise((res) => setTimeout(res, 500));
+        time = Math.floor(Date.now() / 1000);
+      }
+    }
+    const files = sigChain!.filesAt(baseTime);
+    base = combineSignatures(files.map((f) => cachedSigtar(path.join(r.archiveDir, f.name.endsWith('.gz') ? f.name : `${metadataKey(f.name)}.gz`))));
+  }
+
+  const statistics = await writeBackupSet({
+    type,
+    time,
+    baseTime,
+    base,
+    source,
+    localdir,
+    hostname,
+    selector,
+    followLinks: r.copyLinks,
+    owners: new OwnerMap(!!r.numericOwner),
+    volsize: (r.volsizeMiB ?? 200) * 1048576,
+    maxBlocksize: r.maxBlocksize,
+    compareSize: r.compareSize,
+    encrypt,
+    compress: r.compress,
+    prefixes: r.prefixes,
+    shortFilenames: r.shortFilenames,
+    noFilesChanged: r.noFilesChanged,
+    backend: r.backend,
+    archiveDir: r.archiveDir,
+    tempDir: r.tempDir,
+    dryRun: r.dryRun,
+    concurrency: r.concurrency,
+    log: r.log,
+    onProgress: r.progress?.update,
+  });
+  return { type, time, baseTime, statistics };
+}
+
+async function scan(r: BackupRequest): Promise<Collection> {
+  let remote: string[];
+  try {
+    remote = await r.backend.list();
+  } catch (err) {
+    const e = err as { exitCode?: number; message?: string };
+    throw backupError(`failed to list the backend: ${e.message ?? String(err)}`, typeof e.exitCode === 'number' ? e.exitCode : 50);
+  }
+  return scanCollection(remote, await listArchiveDir(r.archiveDir), r.prefixes);
+}
+
+/**
+ * A `.part` manifest or sigtar left in the cache by an interrupted run. duplicity would resume that
+ * set; duplicity-ts starts a new one, so the leftovers must not look like a set to the chain logic.
+ * Their remote volumes stay for `cleanup` to list.
+ */
+async function dropLocalPartials(r: BackupRequest, col: Collection): Promise<void> {
+  for (const f of col.localFiles) {
+    if (f.parsed.partial && !r.dryRun) {
+      r.log.notice(`Deleting ${f.name} left by an interrupted backup; duplicity-ts does not resume it.`);
+      await rm(path.join(r.archiveDir, f.name), { force: true });
+    }
+  }
+}
+
+/** Hostname and Localdir of the chain's last manifest must match this run (§11.3): exit 3 / 42. */
+async function checkSource(r: BackupRequest, manifestName: string | undefined, hostname: string, localdir: string): Promise<void> {
+  if (!manifestName) return;
+  const local = path.join(r.archiveDir, metadataKey(manifestName));
+  let m: Manifest;
+  try {
+    m = Manifest.parse(await readFile(local));
+  } catch {
+    return; // No readable cache copy: nothing to compare against.
+  }
+  const short = (h: string) => h.split('.')[0];
+  if (m.hostname && m.hostname !== hostname && short(m.hostname) !== short(hostname)) {
+    throw backupError(
+      `Fatal Error: Backup source host has changed. Current hostname: ${hostname}, previous hostname: ${m.hostname}. ` +
+        'Aborting because you may have accidentally tried to backup two different data sets to the same remote location, ' +
+        'or using the same archive directory. If this is not a mistake, use the --allow-source-mismatch switch to avoid seeing this message',
+      3,
+    );
+  }
+  if (m.localdir && m.localdir.toString('latin1') !== Buffer.from(localdir).toString('latin1')) {
+    throw backupError(
+      `Fatal Error: Backup source directory has changed. Current directory: ${localdir}, previous directory: ${m.localdir.toString()}. ` +
+        'Aborting because you may have accidentally tried to backup two different data sets to the same remote location, ' +
+        'or using the same archive directory. If this is not a mistake, use the --allow-source-mismatch switch to avoid seeing this message',
+      42,
+    );
+  }
+}

@@ -1,0 +1,350 @@
+/**
+ * Writing one backup set (FORMAT.md §4-6, §10-11.8): the changes between the source and the
+ * previous state become difftar entries (cut into volumes, compressed or encrypted, uploaded while
+ * the next volume is built), sigtar entries (the new signatures) and the manifest. Upload order is
+ * duplicity's: the volumes, then the signature file, then the manifest, which marks the set
+ * complete. The archive dir keeps `.part` copies while the set is being written and plain final
+ * copies afterwards (§11.7).
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import {
+  encodeTarEntry,
+  formatEntryName,
+  formatFileName,
+  indexToPath,
+  Manifest,
+  type FilelistEntry,
+  type Index,
+  type NamePrefixes,
+  type TarHeader,
+} from '@duplicity-ts/archive';
+import { DeltaBuilder, duplicitySignatureParams, Signature, SignatureBuilder } from '@duplicity-ts/rsync';
+import type { Backend } from '@duplicity-ts/backends';
+import type { EncryptOptions } from '@duplicity-ts/pgp';
+import { BackupStatistics } from '../stats.js';
+import type { Selector } from '../selection/selector.js';
+import { walkSource, type SourceEntry } from './source-walk.js';
+import { detectChanges, deviceNumbers, type OwnerResolver } from './change-detector.js';
+import type { BaseEntry } from './base-signatures.js';
+import { OwnerNames } from './owner-names.js';
+import { chunk64k, CHUNK_SIZE, looksIncompressible, readFileAhead } from './payload-chunks.js';
+import { SigtarWriter } from './sigtar-writer.js';
+import { Uploader } from './uploader.js';
+import { VolumeFile, type VolumeEncoding } from './volume-file.js';
+import { VolumeWriter } from './volume-writer.js';
+
+export interface BackupLog {
+  info(msg: string): void;
+  warn(msg: string): void;
+  notice(msg: string): void;
+}
+
+export interface WriteSetOptions {
+  type: 'full' | 'inc';
+  /** Full: the backup time; inc: this backup's time (T2). */
+  time: number;
+  /** Inc: the end time of the chain it extends (T1). */
+  baseTime?: number;
+  /** Inc: the combined state of the chain (§5.2). */
+  base?: AsyncIterable<BaseEntry>;
+
+  /** The source directory to read. */
+  source: string;
+  /** The source root as written in the manifest and matched by selection (canonicalised, as given). */
+  localdir: string;
+  hostname: string;
+  selector?: Selector;
+  followLinks?: boolean;
+  /** Owner resolution of old signature headers (by name, or numeric with --numeric-owner). */
+  owners: OwnerResolver;
+
+  /** Volume size in bytes (--volsize × 1 MiB). */
+  volsize: number;
+  maxBlocksize?: number;
+  compareSize?: boolean;
+  /** undefined: no encryption. */
+  encrypt?: EncryptOptions;
+  /** gzip when not encrypting (false with --no-compression). */
+  compress: boolean;
+  prefixes?: NamePrefixes;
+  shortFilenames?: boolean;
+  noFilesChanged?: boolean;
+
+  backend: Backend;
+  archiveDir: string;
+  tempDir: string;
+  dryRun?: boolean;
+  /** Uploads at once; 1 keeps exactly duplicity's order. */
+  concurrency?: number;
+  log: BackupLog;
+  /** Called as source bytes are read. */
+  onProgress?(bytesRead: number): void;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function displayPath(index: Index): string {
+  return index.length === 0 ? '.' : indexToPath(index).toString('utf8');
+}
+
+/** Writes one set and returns its statistics (EndTime is set by the caller's clock too). */
+export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatistics> {
+  const stats = new BackupStatistics();
+  stats.startTime = Date.now() / 1000;
+  const names = new OwnerNames();
+  const encrypted = o.encrypt !== undefined;
+  const compressed = !encrypted && o.compress;
+  const times = o.type === 'full' ? { time: o.time } : { startTime: o.baseTime, endTime: o.time };
+  const sigType = o.type === 'full' ? ('full-sig' as const) : ('new-sig' as const);
+  const fmt = { short: o.shortFilenames, prefixes: o.prefixes };
+  const volumeName = (n: number) => formatFileName({ type: o.type, kind: 'volume', ...times, volume: n, encrypted, compressed }, fmt);
+  const manifestRemote = formatFileName({ type: o.type, kind: 'manifest', ...times, encrypted }, fmt);
+  const manifestLocal = formatFileName({ type: o.type, kind: 'manifest', ...times }, fmt);
+  const manifestPart = formatFileName({ type: o.type, kind: 'manifest', ...times, partial: true }, fmt);
+  const sigRemote = formatFileName({ type: sigType, kind: 'signature', ...times, encrypted, compressed }, fmt);
+  const sigLocal = formatFileName({ type: sigType, kind: 'signature', ...times, compressed: true }, fmt);
+  const sigPart = formatFileName({ type: sigType, kind: 'signature', ...times, partial: true }, fmt);
+
+  const encoding: VolumeEncoding = encrypted ? { kind: 'pgp', options: o.encrypt! } : compressed ? { kind: 'gzip' } : { kind: 'plain' };
+  const uploader = o.dryRun ? null : new Uploader(o.backend, o.concurrency ?? 1);
+  // The sigtar starts under a dotfile name (ignored by every name parser, §1.6) and becomes
+  // `.sigtar.part` once the first volume is written, as duplicity does (§11.8).
+  const metaDir = o.dryRun ? o.tempDir : o.archiveDir;
+  const sigTemp = path.join(metaDir, `.duplicity-ts-${process.pid}-${o.time}.sigtar`);
+  const sigtar = await SigtarWriter.create(sigTemp);
+  let sigtarPath = sigTemp;
+  const manifest = new Manifest();
+  if (o.hostname) manifest.hostname = o.hostname;
+  manifest.localdir = Buffer.from(o.localdir);
+  const filelist: FilelistEntry[] = [];
+
+  const volumes = new VolumeWriter({
+    volsize: o.volsize,
+    encoding,
+    tempDir: o.tempDir,
+    nameOf: volumeName,
+    uploader,
+    onVolume: async (v, size) => {
+      stats.totalDestinationSizeChange += size;
+      manifest.volumes.set(v.number, v);
+      if (o.dryRun) return;
+      if (v.number === 1) {
+        await sigtar.sync();
+        sigtarPath = path.join(o.archiveDir, sigPart);
+        await rename(sigTemp, sigtarPath);
+      } else await sigtar.sync();
+      await writeFile(path.join(o.archiveDir, manifestPart), manifest.toBuffer());
+    },
+  });
+
+  const header = (src: SourceEntry | undefined, name: Buffer, size: number): TarHeader => {
+    if (!src) {
+      return { name, type: 'file', mode: 0, uid: 0, gid: 0, uname: '', gname: '', mtime: 0, size: 0, linkname: EMPTY, devmajor: 0, devminor: 0 };
+    }
+    const st = src.stat;
+    const dev = src.type === 'chardev' || src.type === 'blockdev' ? deviceNumbers(st.rdev) : { major: 0, minor: 0 };
+    return {
+      name,
+      type: src.type,
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      uname: names.uname(st.uid),
+      gname: names.gname(st.gid),
+      mtime: Math.max(0, Math.trunc(st.mtimeMs / 1000)),
+      size,
+      linkname: src.linkname ?? EMPTY,
+      devmajor: dev.major,
+      devminor: dev.minor,
+    };
+  };
+  const isDir = (src: SourceEntry) => src.type === 'directory';
+  let bytesRead = 0;
+
+  /** A regular file's content or delta as difftar entries, its new signature into the sigtar. */
+  const writeRegular = async (src: SourceEntry, base: BaseEntry | undefined): Promise<{ read: number; payload: number } | null> => {
+    let fh;
+    try {
+      fh = await open(src.fsPath, 'r');
+    } catch (err) {
+      stats.errors++;
+      o.log.warn(`Error reading file ${displayPath(src.index)}: ${(err as Error).message}`);
+      return null;
+    }
+    try {
+      const params = duplicitySignatureParams(src.stat.size, o.maxBlocksize);
+      const sigBuilder = new SignatureBuilder(params);
+      const sigLen = (n: number) => 12 + Math.ceil(n / params.blockLen) * (4 + params.strongLen);
+      const sigName = formatEntryName('signature', src.index, { isDir: false, stream: 'sigtar' });
+      const predicted = sigLen(src.stat.size);
+      const sigAt = await sigtar.beginPayload(encodeTarEntry(header(src, sigName, predicted)));
+      let read = 0;
+      async function* content(): AsyncGenerator<Buffer> {
+        for await (const buf of readFileAhead(fh!)) {
+          read += buf.length;
+          bytesRead += buf.length;
+          o.onProgress?.(bytesRead);
+          const s = sigBuilder.update(buf);
+          if (s.length) await sigtar.payload(s);
+          yield buf;
+        }
+      }
+      async function* delta(sig: Signature): AsyncGenerator<Uint8Array> {
+        const d = new DeltaBuilder(sig);
+        for await (const buf of content()) {
+          const out = d.update(buf);
+          if (out.length) yield out;
+        }
+        yield d.final();
+      }
+      const kind = base ? 'diff' : 'snapshot';
+      const payloadSrc = base ? delta(Signature.parse(base.signature!)) : content();
+      let k = 0;
+      let payload = 0;
+      for await (const chunk of chunk64k(payloadSrc)) {
+        k++;
+        payload += chunk.length;
+        const single = k === 1 && chunk.length < CHUNK_SIZE;
+        const name = single
+          ? formatEntryName(kind, src.index, { isDir: false, stream: 'difftar' })
+          : formatEntryName(kind === 'diff' ? 'multivol_diff' : 'multivol_snapshot', src.index, { isDir: false, chunk: k, stream: 'difftar' });
+        await volumes.add({
+          header: encodeTarEntry(header(src, name, chunk.length)),
+          payload: chunk,
+          index: src.index,
+          chunk: single ? undefined : k,
+          moreChunks: !single && chunk.length === CHUNK_SIZE,
+          incompressible: looksIncompressible(chunk),
+        });
+      }
+      const tail = sigBuilder.final();
+      if (tail.length) await sigtar.payload(tail);
+      await sigtar.endPayload(sigAt, predicted, (n) => encodeTarEntry(header(src, sigName, n)));
+      return { read, payload };
+    } finally {
+      await fh.close();
+    }
+  };
+
+  const walk = walkSource(o.source, {
+    selector: o.selector,
+    matchRoot: o.localdir,
+    followLinks: o.followLinks,
+    onError: (p, err) => {
+      stats.errors++;
+      o.log.warn(`Error accessing ${p.toString()}: ${err.message}`);
+    },
+    onSkip: (p, why) => o.log.info(`Skipping ${why} ${p.toString()}`),
+  });
+
+  try {
+    for await (const ch of detectChanges(walk, o.base, { owners: o.owners, compareSize: o.compareSize })) {
+      if (ch.op === 'deleted') {
+        const idx = ch.base.index;
+        const dh = encodeTarEntry(header(undefined, formatEntryName('deleted', idx, { isDir: false, stream: 'difftar' }), 0));
+        await volumes.add({ header: dh, index: idx });
+        await sigtar.addEntry(encodeTarEntry(header(undefined, formatEntryName('deleted', idx, { isDir: false, stream: 'sigtar' }), 0)));
+        stats.deletedFiles++;
+        if (ch.base.kind === 'signature') filelist.push({ type: 'deleted', path: indexToPath(idx) });
+        o.log.info(`D ${displayPath(idx)}`);
+        continue;
+      }
+      const src = ch.src;
+      if (ch.op === 'unchanged') {
+        stats.sourceFiles++;
+        stats.sourceFileSize += src.stat.size;
+        continue;
+      }
+      if (src.type === 'file') {
+        const r = await writeRegular(src, ch.op === 'diff' ? ch.base : undefined);
+        if (!r) continue;
+        stats.sourceFiles++;
+        stats.sourceFileSize += r.read;
+        stats.rawDeltaSize += r.payload;
+        if (ch.op === 'diff') {
+          stats.changedFiles++;
+          stats.changedFileSize += src.stat.size;
+          filelist.push({ type: 'changed', path: indexToPath(src.index) });
+          o.log.info(`M ${displayPath(src.index)}`);
+        } else {
+          stats.newFiles++;
+          stats.newFileSize += src.stat.size;
+          filelist.push({ type: 'new', path: indexToPath(src.index) });
+          o.log.info(`A ${displayPath(src.index)}`);
+        }
+        continue;
+      }
+      // Directories, symlinks, FIFOs, devices: a header-only snapshot in both streams.
+      const dn = formatEntryName('snapshot', src.index, { isDir: isDir(src), stream: 'difftar' });
+      await volumes.add({ header: encodeTarEntry(header(src, dn, 0)), index: src.index });
+      const sn = formatEntryName('snapshot', src.index, { isDir: isDir(src), stream: 'sigtar' });
+      await sigtar.addEntry(encodeTarEntry(header(src, sn, 0)));
+      stats.sourceFiles++;
+      stats.sourceFileSize += src.stat.size;
+      stats.newFiles++;
+      stats.newFileSize += src.stat.size;
+      o.log.info(`A ${displayPath(src.index)}`);
+    }
+    await volumes.finish();
+    stats.endTime = Date.now() / 1000;
+    if (uploader) await uploader.drain();
+  } catch (err) {
+    volumes.abort();
+    await sigtar.abort();
+    if (sigtarPath === sigTemp) await rm(sigTemp, { force: true });
+    if (uploader) await uploader.drain().catch(() => undefined);
+    throw err;
+  }
+
+  await sigtar.finish();
+  manifest.filelist = o.noFilesChanged ? [] : filelist;
+  if (o.dryRun) {
+    await rm(sigtarPath, { force: true });
+    return stats;
+  }
+
+  // Signatures: remote copy (gzip, plain or encrypted), then the cache's `.sigtar.gz` (§11.7).
+  const cacheSig = path.join(o.archiveDir, sigLocal);
+  if (compressed) {
+    await gzipFile(sigtarPath, cacheSig);
+    await uploader!.enqueue(sigRemote, cacheSig, await sizeOf(cacheSig), true);
+  } else {
+    const remoteFile = path.join(o.tempDir, 'sigtar.remote');
+    const vf = new VolumeFile(remoteFile, encrypted ? { kind: 'pgp', options: o.encrypt! } : { kind: 'plain' });
+    for await (const c of createReadStream(sigtarPath, { highWaterMark: 1 << 20 })) await vf.write(c as Buffer);
+    const closed = await vf.close();
+    await uploader!.enqueue(sigRemote, closed.path, closed.size);
+    await gzipFile(sigtarPath, cacheSig);
+  }
+  await uploader!.drain();
+  await rm(sigtarPath, { force: true });
+
+  // The manifest last: it makes the set complete.
+  const manifestBytes = manifest.toBuffer();
+  const partPath = path.join(o.archiveDir, manifestPart);
+  await writeFile(partPath, manifestBytes);
+  if (encrypted) {
+    const remoteFile = path.join(o.tempDir, 'manifest.remote');
+    const vf = new VolumeFile(remoteFile, { kind: 'pgp', options: o.encrypt! });
+    await vf.write(manifestBytes);
+    const closed = await vf.close();
+    await uploader!.enqueue(manifestRemote, closed.path, closed.size);
+  } else {
+    await uploader!.enqueue(manifestRemote, partPath, manifestBytes.length, true);
+  }
+  await uploader!.drain();
+  await rename(partPath, path.join(o.archiveDir, manifestLocal));
+  return stats;
+}
+
+async function gzipFile(from: string, to: string): Promise<void> {
+  await pipeline(createReadStream(from, { highWaterMark: 1 << 20 }), createGzip({ level: 6 }), createWriteStream(to));
+}
+
+async function sizeOf(file: string): Promise<number> {
+  return (await stat(file)).size;
+}

@@ -1,0 +1,109 @@
+/**
+ * The signature tar of a backup set (FORMAT.md §5.1), written plain to a local file (the
+ * archive dir's `.sigtar.part`, §11.8). A regular file's signature is streamed while the file is
+ * read, so its header is written first with the length the file's stat size predicts and patched
+ * in place if the file turned out to have another length: memory stays bounded whatever the size.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+
+const BUFFER_SIZE = 1 << 20;
+const RECORD = 10240;
+
+export class SigtarWriter {
+  private constructor(
+    private readonly fh: FileHandle,
+    readonly path: string,
+  ) {}
+  private buf = Buffer.allocUnsafe(BUFFER_SIZE);
+  private bufLen = 0;
+  /** File offset of buf[0]. */
+  private bufStart = 0;
+  private payloadLen = 0;
+
+  static async create(path: string): Promise<SigtarWriter> {
+    return new SigtarWriter(await open(path, 'w'), path);
+  }
+
+  get position(): number {
+    return this.bufStart + this.bufLen;
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    if (this.bufLen + data.length > BUFFER_SIZE) await this.flush();
+    if (data.length >= BUFFER_SIZE) {
+      await this.fh.write(data, 0, data.length, this.bufStart);
+      this.bufStart += data.length;
+      return;
+    }
+    this.buf.set(data, this.bufLen);
+    this.bufLen += data.length;
+  }
+
+  /** An entry without payload (snapshot/ of a non-regular item, deleted/). */
+  async addEntry(header: Buffer): Promise<void> {
+    await this.write(header);
+  }
+
+  /**
+   * Starts an entry whose payload follows through `payload()`; returns the header's offset for
+   * `endPayload`, which pads the payload and patches the header when the length differs.
+   */
+  async beginPayload(header: Buffer): Promise<number> {
+    const at = this.position;
+    await this.write(header);
+    this.payloadLen = 0;
+    return at;
+  }
+
+  async payload(data: Uint8Array): Promise<void> {
+    this.payloadLen += data.length;
+    await this.write(data);
+  }
+
+  /** Pads the payload; `reencode(actualLength)` gives the header again when the length was not the predicted one. */
+  async endPayload(headerAt: number, predicted: number, reencode: (actual: number) => Buffer): Promise<void> {
+    const actual = this.payloadLen;
+    const pad = (512 - (actual % 512)) % 512;
+    if (pad) await this.write(Buffer.alloc(pad));
+    if (actual === predicted) return;
+    const fixed = reencode(actual);
+    const oldLen = reencode(predicted).length;
+    if (fixed.length !== oldLen) {
+      throw new Error(`signature header size changed while patching (${oldLen} -> ${fixed.length} bytes)`);
+    }
+    if (headerAt >= this.bufStart) fixed.copy(this.buf, headerAt - this.bufStart);
+    else {
+      await this.flush();
+      await this.fh.write(fixed, 0, fixed.length, headerAt);
+    }
+  }
+
+  private async flush(): Promise<void> {
+    if (this.bufLen === 0) return;
+    await this.fh.write(this.buf, 0, this.bufLen, this.bufStart);
+    this.bufStart += this.bufLen;
+    this.bufLen = 0;
+  }
+
+  /** Two zero blocks, zero padding to a 10240-byte record, then sync and close. Returns the size. */
+  async finish(): Promise<number> {
+    await this.write(Buffer.alloc(1024));
+    const rest = (RECORD - (this.position % RECORD)) % RECORD;
+    if (rest) await this.write(Buffer.alloc(rest));
+    await this.flush();
+    const size = this.bufStart;
+    await this.fh.sync();
+    await this.fh.close();
+    return size;
+  }
+
+  /** Flushes and fsyncs (after each volume, §11.8). */
+  async sync(): Promise<void> {
+    await this.flush();
+    await this.fh.sync();
+  }
+
+  async abort(): Promise<void> {
+    await this.fh.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The difftar stream of one backup set cut into volumes (FORMAT.md §4.5-4.6): whole tar entries
+ * are appended greedily; before each entry, the volume is closed when fewer than 64 KiB of room
+ * are left under --volsize (measured on the bytes written to the volume file). Each closed volume
+ * gets its manifest entry (index range, chunk numbers of split payloads, SHA1) and is handed to
+ * the uploader while the next one is built.
+ */
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Index, ManifestVolume } from '@duplicity-ts/archive';
+import { VolumeFile, type VolumeEncoding } from './volume-file.js';
+import type { Uploader } from './uploader.js';
+
+/** One tar entry of the difftar: header bytes, payload, and where it sits in the index order. */
+export interface DifftarEntry {
+  header: Buffer;
+  payload?: Buffer;
+  index: Index;
+  /** Chunk number of a multivol payload piece. */
+  chunk?: number;
+  /** A multivol piece that is not the last (the manifest records its chunk number at a boundary). */
+  moreChunks?: boolean;
+  incompressible?: boolean;
+}
+
+export interface VolumeWriterOptions {
+  volsize: number;
+  encoding: VolumeEncoding;
+  tempDir: string;
+  /** The backend name of volume n. */
+  nameOf(n: number): string;
+  /** null in --dry-run: nothing is uploaded. */
+  uploader: Uploader | null;
+  onVolume(v: ManifestVolume, size: number): void | Promise<void>;
+}
+
+const ZERO = Buffer.alloc(512);
+const ROOM = 65536;
+
+export class VolumeWriter {
+  private current?: VolumeFile;
+  private number = 0;
+  private first?: DifftarEntry;
+  private last?: DifftarEntry;
+  private readonly limit: number;
+
+  constructor(private readonly o: VolumeWriterOptions) {
+    this.limit = o.volsize - ROOM;
+  }
+
+  get volumeCount(): number {
+    return this.number;
+  }
+
+  async add(e: DifftarEntry): Promise<void> {
+    let vol = this.current;
+    // An output lagging behind (compressor or encrypter buffers) must not let a volume grow
+    // without bound: the input size caps it too.
+    if (vol && (vol.written >= this.limit || vol.input >= 8 * this.o.volsize)) {
+      await this.closeVolume();
+      vol = undefined;
+    }
+    vol ??= this.openVolume();
+    this.first ??= e;
+    this.last = e;
+    await vol.write(e.header);
+    if (e.payload && e.payload.length > 0) {
+      await vol.write(e.payload, e.incompressible ?? false);
+      const pad = (512 - (e.payload.length % 512)) % 512;
+      if (pad) await vol.write(ZERO.subarray(0, pad));
+    }
+  }
+
+  /** Closes the last volume; a set with no entries still gets one empty volume (§6.2). */
+  async finish(): Promise<void> {
+    if (!this.current) this.openVolume();
+    await this.closeVolume();
+  }
+
+  abort(): void {
+    this.current?.abort();
+  }
+
+  private openVolume(): VolumeFile {
+    this.number++;
+    this.first = undefined;
+    this.last = undefined;
+    this.current = new VolumeFile(path.join(this.o.tempDir, `vol${this.number}.tmp`), this.o.encoding);
+    return this.current;
+  }
+
+  private async closeVolume(): Promise<void> {
+    const vol = this.current!;
+    this.current = undefined;
+    const closed = await vol.close();
+    const boundaryBlock = (e: DifftarEntry | undefined) => (e?.moreChunks ? e.chunk : undefined);
+    const mv: ManifestVolume = {
+      number: this.number,
+      start: this.first?.index ?? [],
+      startBlock: boundaryBlock(this.first),
+      end: this.last?.index ?? [],
+      endBlock: boundaryBlock(this.last),
+      hashType: 'SHA1',
+      hash: closed.sha1,
+    };
+    if (this.o.uploader) await this.o.uploader.enqueue(this.o.nameOf(this.number), closed.path, closed.size);
+    else await rm(closed.path, { force: true });
+    await this.o.onVolume(mv, closed.size);
+  }
+}
