@@ -1,1 +1,27 @@
-export {};
+/**
+ * @duplicity-ts/rsync — librsync-compatible signatures, deltas and patching (FORMAT.md §7-8).
+ *
+ * params.ts names the four signature kinds and the block-size rules of duplicity and rdiff;
+ * signature.ts writes (SignatureBuilder) and reads (Signature.parse) signature files; delta.ts feeds
+ * the new file through the match search and encodes commands (delta-encoding.ts); patch.ts applies a
+ * delta to a random-access basis such as fileBasis(). The hot loops — rolling sums, MD4, BLAKE2b and
+ * the weak-sum index — are AssemblyScript in ../assembly, compiled to build/rsync.wasm (wasm.ts);
+ * whole-file.ts spreads signature hashing over worker threads.
+ */
+export {
+  type StrongHash,
+  type WeakSum,
+  type SignatureParams,
+  DELTA_MAGIC,
+  STRONG_HASH_LEN,
+  signatureMagic,
+  duplicitySignatureParams,
+  rdiffBlockLen,
+  rdiffSignatureParams,
+  minimumStrongLen,
+} from './params.js';
+export { RsyncError, type RsyncStatus } from './errors.js';
+export { SignatureBuilder, Signature } from './signature.js';
+export { DeltaBuilder } from './delta.js';
+export { patch, type PatchBasis } from './patch.js';
+export { fileBasis } from './file-basis.js';

@@ -1,0 +1,88 @@
+// DeltaBuilder: streams the new file through the WebAssembly match search (assembly/delta.ts) and
+// encodes its copy/literal events as delta commands (FORMAT.md §8.4-8.5).
+import { CommandWriter, OP_END } from './delta-encoding.js';
+import { RsyncError } from './errors.js';
+import { DELTA_MAGIC } from './params.js';
+import type { Signature } from './signature.js';
+import { hashFlags, newInstance, type RsyncExports } from './wasm.js';
+
+const EV_LITERAL = 0;
+
+export class DeltaBuilder {
+  private readonly w: RsyncExports;
+  private readonly buf: number;
+  private readonly cap: number;
+  private readonly out = new CommandWriter();
+  private mem: Uint8Array;
+  private finished = false;
+
+  constructor(sig: Signature) {
+    const w = (this.w = newInstance());
+    const { blockLen, strongLen } = sig.params;
+    // The window needs blockLen bytes plus room to read ahead; a bigger buffer means fewer calls.
+    this.cap = Math.max(1 << 20, 4 * blockLen);
+    const recs = w.deltaInit(w.heapBase(), sig.blockCount, blockLen, strongLen, hashFlags(sig.params), this.cap) >>> 0;
+    if (recs === 0) throw new RsyncError('io', `out of memory loading a signature of ${sig.blockCount} blocks`);
+    this.mem = new Uint8Array(w.memory.buffer);
+    this.mem.set(sig.records, recs);
+    w.deltaIndex();
+    this.buf = w.deltaState(0) >>> 0;
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(DELTA_MAGIC);
+    this.out.bytes(header);
+  }
+
+  /** Returns the delta bytes ready after this chunk of the new file (the magic comes with the first call). */
+  update(chunk: Uint8Array): Uint8Array {
+    if (this.finished) throw new Error('DeltaBuilder.update() after final()');
+    let off = 0;
+    while (off < chunk.length) {
+      const end = this.w.deltaState(2);
+      const take = Math.min(this.cap - end, chunk.length - off);
+      this.mem.set(chunk.subarray(off, off + take), this.buf + end);
+      off += take;
+      this.scan(end + take, false);
+    }
+    return this.out.take();
+  }
+
+  /** Flushes the tail and the END command; returns the last delta bytes. */
+  final(): Uint8Array {
+    if (this.finished) throw new Error('DeltaBuilder.final() called twice');
+    this.finished = true;
+    this.scan(this.w.deltaState(2), true);
+    this.out.byte(OP_END);
+    return this.out.take();
+  }
+
+  private scan(end: number, final: boolean): void {
+    const w = this.w;
+    let more: number;
+    do {
+      more = w.deltaScan(end, final ? 1 : 0);
+      this.drainEvents();
+    } while (more);
+    // Everything before the window is encoded: move the window to the buffer start.
+    const p = w.deltaState(1);
+    if (p > 0) {
+      this.mem.copyWithin(this.buf, this.buf + p, this.buf + w.deltaState(2));
+      w.deltaShift(p);
+    }
+  }
+
+  private drainEvents(): void {
+    const count = this.w.deltaState(4);
+    if (count === 0) return;
+    const ev = new Float64Array(this.w.memory.buffer, this.w.deltaState(3) >>> 0, count * 3);
+    for (let i = 0; i < ev.length; i += 3) {
+      if (ev[i] === EV_LITERAL) {
+        const start = this.buf + ev[i + 1];
+        const len = ev[i + 2];
+        this.out.literalHeader(len);
+        this.out.bytes(this.mem.subarray(start, start + len));
+      } else {
+        this.out.copy(ev[i + 1], ev[i + 2]);
+      }
+    }
+  }
+}

@@ -1,0 +1,180 @@
+// Applying a delta (FORMAT.md §8.4) to a random-access basis, streaming the new file out.
+import { OP_COPY, OP_END, OP_LITERAL_N1, OP_RESERVED } from './delta-encoding.js';
+import { RsyncError } from './errors.js';
+import { DELTA_MAGIC } from './params.js';
+
+export interface PatchBasis {
+  size: number;
+  read(position: number, length: number): Promise<Uint8Array>;
+}
+
+/** Output is gathered into pieces of this size: yielding tiny pieces would cost more than copying. */
+const OUT_PIECE = 1 << 20;
+/** Largest single basis read for a COPY; longer copies are read in several steps. */
+const READ_PIECE = 4 << 20;
+
+/** Pull-based reader over the delta stream with byte offsets for error messages. */
+class DeltaReader {
+  private chunk: Uint8Array = new Uint8Array(0);
+  private pos = 0;
+  /** Offset in the delta of chunk[0]. */
+  private base = 0;
+  private readonly it: AsyncIterator<Uint8Array>;
+
+  constructor(src: AsyncIterable<Uint8Array>) {
+    this.it = src[Symbol.asyncIterator]();
+  }
+
+  get offset(): number {
+    return this.base + this.pos;
+  }
+
+  /** Makes at least `n` bytes available in `chunk` from `pos`; false at end of input. */
+  async fill(n: number): Promise<boolean> {
+    while (this.chunk.length - this.pos < n) {
+      const next = await this.it.next();
+      if (next.done) return false;
+      const rest = this.chunk.subarray(this.pos);
+      this.base += this.pos;
+      if (rest.length === 0) this.chunk = next.value;
+      else {
+        const joined = new Uint8Array(rest.length + next.value.length);
+        joined.set(rest);
+        joined.set(next.value, rest.length);
+        this.chunk = joined;
+      }
+      this.pos = 0;
+    }
+    return true;
+  }
+
+  async need(n: number, what: string): Promise<void> {
+    if (!(await this.fill(n))) {
+      throw new RsyncError('input-ended', `delta is truncated: input ended in ${what} at offset ${this.offset}`);
+    }
+  }
+
+  u8(): number {
+    return this.chunk[this.pos++];
+  }
+
+  uint(width: number): number {
+    const c = this.chunk;
+    let v = 0;
+    for (let i = 0; i < width; i++) v = v * 256 + c[this.pos + i];
+    this.pos += width;
+    if (!Number.isSafeInteger(v)) throw new RsyncError('corrupt', `corrupt delta: parameter too large at offset ${this.offset - width}`);
+    return v;
+  }
+
+  /** Up to `max` bytes that are available now (reads more only when none are), as a view. */
+  async some(max: number): Promise<Uint8Array | undefined> {
+    if (this.pos >= this.chunk.length && !(await this.fill(1))) return undefined;
+    const n = Math.min(max, this.chunk.length - this.pos);
+    const v = this.chunk.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
+  }
+
+  async end(): Promise<void> {
+    // Bytes after END are ignored (§8.4); stop pulling so the source can clean up.
+    await this.it.return?.();
+  }
+}
+
+/** Gathers small output pieces into OUT_PIECE-sized arrays; large ones pass through. */
+class OutputGatherer {
+  private buf = Buffer.allocUnsafe(OUT_PIECE);
+  private len = 0;
+
+  /** Adds `data` and returns what is ready to yield. `data` may be kept, so it must not be reused by the caller. */
+  add(data: Uint8Array, owned: boolean): Uint8Array[] {
+    if (data.length >= OUT_PIECE / 2 && owned) {
+      const out = this.flush();
+      out.push(data);
+      return out;
+    }
+    const ready: Uint8Array[] = [];
+    let off = 0;
+    while (off < data.length) {
+      const n = Math.min(OUT_PIECE - this.len, data.length - off);
+      this.buf.set(data.subarray(off, off + n), this.len);
+      this.len += n;
+      off += n;
+      if (this.len === OUT_PIECE) ready.push(...this.flush());
+    }
+    return ready;
+  }
+
+  flush(): Uint8Array[] {
+    if (this.len === 0) return [];
+    const out = this.buf.subarray(0, this.len);
+    this.buf = Buffer.allocUnsafe(OUT_PIECE);
+    this.len = 0;
+    return [out];
+  }
+}
+
+const hex = (v: number) => `0x${v.toString(16).padStart(2, '0')}`;
+
+/**
+ * Applies `delta` to `basis` and yields the new file. Throws RsyncError on a bad magic, a reserved
+ * opcode, a zero-length or out-of-range COPY, or a delta without END.
+ */
+export async function* patch(basis: PatchBasis, delta: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const r = new DeltaReader(delta);
+  const out = new OutputGatherer();
+  await r.need(4, 'the magic number');
+  const magic = r.uint(4);
+  if (magic !== DELTA_MAGIC) {
+    throw new RsyncError('bad-magic', `not a delta: bad magic number 0x${magic.toString(16).padStart(8, '0')}`);
+  }
+  for (;;) {
+    const at = r.offset;
+    await r.need(1, 'a command');
+    const op = r.u8();
+    if (op === OP_END) break;
+    if (op >= OP_RESERVED) throw new RsyncError('corrupt', `corrupt delta: reserved opcode ${hex(op)} at offset ${at}`);
+    if (op < OP_COPY) {
+      let len = op;
+      if (op >= OP_LITERAL_N1) {
+        const width = 1 << (op - OP_LITERAL_N1);
+        await r.need(width, 'a LITERAL length');
+        len = r.uint(width);
+        if (len === 0) throw new RsyncError('corrupt', `corrupt delta: LITERAL of length 0 at offset ${at}`);
+      }
+      while (len > 0) {
+        const piece = await r.some(len);
+        if (!piece) throw new RsyncError('input-ended', `delta is truncated: input ended inside a LITERAL at offset ${r.offset}`);
+        len -= piece.length;
+        yield* out.add(piece, false);
+      }
+    } else {
+      const pw = 1 << ((op - OP_COPY) >> 2);
+      const lw = 1 << ((op - OP_COPY) & 3);
+      await r.need(pw + lw, 'a COPY command');
+      const pos = r.uint(pw);
+      let len = r.uint(lw);
+      if (len === 0) throw new RsyncError('corrupt', `corrupt delta: COPY of length 0 at offset ${at}`);
+      if (pos + len > basis.size) {
+        throw new RsyncError(
+          'input-ended',
+          `corrupt delta: COPY ${pos}+${len} at offset ${at} reaches past the end of the ${basis.size}-byte basis`,
+        );
+      }
+      let p = pos;
+      while (len > 0) {
+        const n = Math.min(len, READ_PIECE);
+        const data = await basis.read(p, n);
+        if (data.length !== n) {
+          throw new RsyncError('input-ended', `basis ended early: read ${data.length} of ${n} bytes at ${p}`);
+        }
+        p += n;
+        len -= n;
+        yield* out.add(data, true);
+      }
+    }
+  }
+  yield* out.flush();
+  await r.end();
+}

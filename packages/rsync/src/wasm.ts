@@ -1,0 +1,87 @@
+// Loads build/rsync.wasm (compiled from assembly/ by scripts/build-wasm.mjs). The path is relative to
+// this module, so it works both from src/ (vitest) and from dist/ (the built CLI).
+import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+
+// The ES2023 lib and @types/node 20 do not declare the WebAssembly JS API; this is the part used here.
+declare global {
+  namespace WebAssembly {
+    class Module {
+      constructor(bytes: Uint8Array);
+    }
+    class Instance {
+      constructor(module: Module, imports?: Record<string, Record<string, unknown>>);
+      readonly exports: Record<string, unknown>;
+    }
+    class Memory {
+      readonly buffer: ArrayBuffer;
+      grow(pages: number): number;
+    }
+  }
+}
+
+export interface RsyncExports {
+  memory: WebAssembly.Memory;
+  heapBase(): number;
+  md4(p: number, len: number, out: number): void;
+  blake2b256(p: number, len: number, out: number): void;
+  rollsumBlock(p: number, len: number): number;
+  rabinKarpBlock(p: number, len: number): number;
+  signatureRecords(inPtr: number, len: number, blockLen: number, strongLen: number, flags: number, outPtr: number): number;
+  deltaInit(base: number, blocks: number, blockLen: number, strongLen: number, flags: number, bufCap: number): number;
+  deltaIndex(): void;
+  deltaScan(end: number, final: number): number;
+  deltaShift(k: number): void;
+  deltaState(i: number): number;
+}
+
+let compiled: WebAssembly.Module | undefined;
+
+function wasmModule(): WebAssembly.Module {
+  if (!compiled) {
+    const url = new URL('../build/rsync.wasm', import.meta.url);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(url);
+    } catch (err) {
+      throw new Error(`failed to load ${url.pathname}: ${(err as Error).message} (run \`npm run build:wasm -w @duplicity-ts/rsync\`)`);
+    }
+    // V8 first runs WebAssembly through its baseline compiler and optimizes hot functions later; our
+    // functions are few, long-running and hot from the first call, so optimize them up front.
+    setFlagsFromString('--no-liftoff');
+    compiled = new WebAssembly.Module(bytes);
+  }
+  return compiled;
+}
+
+/** A fresh instance with its own memory (delta state lives in instance globals). */
+export function newInstance(): RsyncExports {
+  const instance = new WebAssembly.Instance(wasmModule(), {
+    env: {
+      abort() {
+        throw new Error('rsync wasm aborted');
+      },
+    },
+  });
+  const ex = instance.exports as unknown as RsyncExports & { _initialize?: () => void };
+  ex._initialize?.();
+  return ex;
+}
+
+/** Grows `memory` so that it holds at least `bytes` bytes. */
+export function ensureMemory(memory: WebAssembly.Memory, bytes: number): void {
+  const have = memory.buffer.byteLength;
+  if (bytes > have) memory.grow(Math.ceil((bytes - have) / 65536));
+}
+
+/** `flags` argument of the wasm functions: bit 0 BLAKE2b strong sum, bit 1 RabinKarp weak sum. */
+export function hashFlags(p: { hash: string; weak: string }): number {
+  return (p.hash === 'blake2' ? 1 : 0) | (p.weak === 'rabinkarp' ? 2 : 0);
+}
+
+let shared: RsyncExports | undefined;
+
+/** One instance per thread for stateless calls (signature batches, single sums). */
+export function sharedInstance(): RsyncExports {
+  return (shared ??= newInstance());
+}
