@@ -20,6 +20,11 @@ export interface AgentKey {
   /** Returns the secret parameters by name (d, p, q, u, x). */
   unlock(passphrase: string | undefined): Record<string, Buffer>;
   protected: boolean;
+  /**
+   * For keys gpg imported but the agent has not converted yet (`openpgp-native` protection): the OpenPGP secret
+   * key packet fields after the public part (S2K usage, cipher, S2K, IV, encrypted MPIs), to decrypt as OpenPGP.
+   */
+  openpgpNative?: Buffer;
 }
 
 export class WrongPassphraseError extends Error {}
@@ -61,7 +66,9 @@ export function readAgentKey(path: string): AgentKey {
   const matchValue = stripZeros(algorithm === 'rsa' ? pub.n! : algorithm === 'dsa' || algorithm === 'elg' ? pub.y! : pub.q!);
   if (!matchValue) throw new Error('key file lacks its public parameters');
   const prot = findList(alg, 'protected');
+  const openpgpNative = prot && atomText(prot[1]) === 'openpgp-native' ? nativeProtection(prot[2]) : undefined;
   return {
+    openpgpNative,
     path,
     algorithm,
     matchValue,
@@ -118,4 +125,27 @@ export function readAgentKey(path: string): AgentKey {
       return { ...pub, ...params([Buffer.alloc(0), ...secret]) };
     },
   };
+}
+
+const NATIVE_CIPHERS: Record<string, number> = { IDEA: 1, '3DES': 2, CAST5: 3, BLOWFISH: 4, AES: 7, AES192: 8, AES256: 9, TWOFISH: 10, CAMELLIA128: 11, CAMELLIA192: 12, CAMELLIA256: 13 };
+const NATIVE_HASHES: Record<string, number> = { MD5: 1, SHA1: 2, RIPEMD160: 3, SHA256: 8, SHA384: 9, SHA512: 10, SHA224: 11 };
+
+/** `(openpgp-private-key (version "4")(algo ..)(skey _ #..# e #..#)(csum ..)(protection sha1 AES #iv# "3" SHA1 #salt# "255"))`. */
+function nativeProtection(spec: Sexp | undefined): Buffer {
+  if (!spec || Buffer.isBuffer(spec)) throw new Error('malformed openpgp-native key');
+  const skey = findList(spec, 'skey');
+  const prot = findList(spec, 'protection');
+  if (!skey || !prot) throw new Error('malformed openpgp-native key');
+  const enc: Buffer[] = [];
+  for (let i = 1; i + 1 < skey.length; i += 2) if (atomText(skey[i]) === 'e') enc.push(skey[i + 1] as Buffer);
+  const [, check, cipher, iv, s2kType, s2kHash, salt, count] = prot.map((x) => x as Buffer);
+  const usage = atomText(check) === 'sha1' ? 254 : atomText(check) === 'sum' ? 255 : 0;
+  if (usage === 0) throw new Error('unprotected openpgp-native key');
+  const cipherId = NATIVE_CIPHERS[atomText(cipher) ?? ''];
+  const hashId = NATIVE_HASHES[atomText(s2kHash) ?? ''];
+  const type = Number(atomText(s2kType));
+  if (!cipherId || !hashId || enc.length !== 1) throw new Error('unsupported openpgp-native key protection');
+  const s2k = type === 3 ? Buffer.concat([Buffer.from([3, hashId]), salt!, Buffer.from([Number(atomText(count))])])
+    : type === 1 ? Buffer.concat([Buffer.from([1, hashId]), salt!]) : Buffer.from([0, hashId]);
+  return Buffer.concat([Buffer.from([usage, cipherId]), s2k, iv!, enc[0]!]);
 }
