@@ -48,6 +48,7 @@ export function parseEntryName(name: Buffer, stream: EntryStream): EntryName {
     const why = name[0] === SLASH ? 'absolute name' : `unknown prefix "${showBytes(Buffer.from(prefix, 'latin1'))}"`;
     throw new ArchiveFormatError(`unrecognised ${stream} entry name "${showBytes(name)}": ${why}`);
   }
+  if (slash < 0) throw new ArchiveFormatError(`unrecognised ${stream} entry name "${showBytes(name)}": no path after the prefix`);
   let rest = name.subarray(slash + 1);
   while (rest.length > 0 && rest[rest.length - 1] === SLASH) rest = rest.subarray(0, rest.length - 1);
   const isRoot = rest.length === 0 || (rest.length === 1 && rest[0] === 0x2e);
