@@ -1,0 +1,109 @@
+// patch(old, delta(signature(old), new)) === new, for old/new pairs built from random edits.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { SignatureParams, StrongHash, WeakSum } from '@duplicity-ts/rsync';
+import { applyDelta, makeDelta, makeSignature, sameBytes } from './helpers.js';
+
+const KINDS: [StrongHash, WeakSum][] = [['md4', 'rollsum'], ['blake2', 'rollsum'], ['md4', 'rabinkarp'], ['blake2', 'rabinkarp']];
+const NUM_RUNS = Number(process.env.RSYNC_FUZZ_RUNS ?? 60);
+
+/** Bytes from a small or full alphabet: small alphabets make weak-sum collisions and repeated blocks. */
+const bytesArb = (max: number) =>
+  fc.oneof(
+    fc.uint8Array({ maxLength: max }),
+    fc.tuple(fc.integer({ min: 1, max: 3 }), fc.nat(max)).map(([k, n]) => Uint8Array.from({ length: n }, (_, i) => ((i * 7919) >> 5) % k)),
+    fc.tuple(fc.integer({ min: 0, max: 255 }), fc.nat(max)).map(([v, n]) => new Uint8Array(n).fill(v)),
+  );
+
+type Edit =
+  | { kind: 'insert'; at: number; data: Uint8Array }
+  | { kind: 'delete'; at: number; len: number }
+  | { kind: 'overwrite'; at: number; data: Uint8Array }
+  | { kind: 'move'; from: number; len: number; to: number };
+
+const editArb: fc.Arbitrary<Edit> = fc.oneof(
+  fc.record({ kind: fc.constant('insert' as const), at: fc.double({ min: 0, max: 1, noNaN: true }).map((x) => x), data: bytesArb(300) }).map((e) => ({ ...e, at: e.at })),
+  fc.record({ kind: fc.constant('delete' as const), at: fc.double({ min: 0, max: 1, noNaN: true }), len: fc.nat(3000) }),
+  fc.record({ kind: fc.constant('overwrite' as const), at: fc.double({ min: 0, max: 1, noNaN: true }), data: bytesArb(300) }),
+  fc.record({ kind: fc.constant('move' as const), from: fc.double({ min: 0, max: 1, noNaN: true }), len: fc.nat(5000), to: fc.double({ min: 0, max: 1, noNaN: true }) }),
+) as fc.Arbitrary<Edit>;
+
+function applyEdits(old: Uint8Array, edits: Edit[]): Uint8Array {
+  let b = Buffer.from(old);
+  const pos = (x: number) => Math.floor(x * b.length);
+  for (const e of edits) {
+    if (e.kind === 'insert') { const at = pos(e.at); b = Buffer.concat([b.subarray(0, at), e.data, b.subarray(at)]); }
+    else if (e.kind === 'delete') { const at = pos(e.at); b = Buffer.concat([b.subarray(0, at), b.subarray(at + e.len)]); }
+    else if (e.kind === 'overwrite') { const at = pos(e.at); b = Buffer.concat([b.subarray(0, at), e.data, b.subarray(at + e.data.length)]); }
+    else {
+      const from = pos(e.from);
+      const piece = Buffer.from(b.subarray(from, from + e.len));
+      const rest = Buffer.concat([b.subarray(0, from), b.subarray(from + e.len)]);
+      const to = Math.floor(e.to * rest.length);
+      b = Buffer.concat([rest.subarray(0, to), piece, rest.subarray(to)]);
+    }
+  }
+  return b;
+}
+
+const paramsArb = fc
+  .tuple(fc.constantFrom(...KINDS), fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 65, max: 4096 })), fc.integer({ min: 8, max: 32 }))
+  .map(([[hash, weak], blockLen, s]): SignatureParams => ({ hash, weak, blockLen, strongLen: Math.min(s, hash === 'md4' ? 16 : 32) }));
+
+async function roundTrip(p: SignatureParams, old: Uint8Array, next: Uint8Array, chunk?: number): Promise<void> {
+  const sig = makeSignature(p, old, chunk);
+  expect(sig.length).toBe(12 + Math.ceil(old.length / p.blockLen) * (4 + p.strongLen));
+  const delta = makeDelta(sig, next, chunk);
+  expect(sameBytes(await applyDelta(old, delta, chunk), next)).toBe('same');
+}
+
+describe('round trip', () => {
+  it('random old, new = old with random edits, random chunking', async () => {
+    await fc.assert(
+      fc.asyncProperty(paramsArb, bytesArb(40000), fc.array(editArb, { maxLength: 6 }), fc.option(fc.integer({ min: 1, max: 70000 })),
+        async (p, old, edits, chunk) => roundTrip(p, old, applyEdits(old, edits), chunk ?? undefined)),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it('unrelated old and new', async () => {
+    await fc.assert(
+      fc.asyncProperty(paramsArb, bytesArb(20000), bytesArb(20000), async (p, old, next) => roundTrip(p, old, next)),
+      { numRuns: NUM_RUNS / 2 },
+    );
+  });
+
+  it('edge shapes for every magic: empty, identical, exact multiples of the block, runs of one byte', async () => {
+    for (const [hash, weak] of KINDS) {
+      for (const blockLen of [1, 2, 3, 16, 512, 2048, 4096]) {
+        const p: SignatureParams = { hash, weak, blockLen, strongLen: 8 };
+        const random = Uint8Array.from({ length: 5 * blockLen + 17 }, (_, i) => (i * 2654435761) >>> 24);
+        const exact = random.subarray(0, 3 * blockLen);
+        const zeros = new Uint8Array(4 * blockLen + 5);
+        const cases: [Uint8Array, Uint8Array][] = [
+          [new Uint8Array(0), new Uint8Array(0)],
+          [new Uint8Array(0), random],
+          [random, new Uint8Array(0)],
+          [random, random],
+          [exact, exact],
+          [exact, Buffer.concat([exact, exact])],
+          [exact, random.subarray(1, 3 * blockLen + 1)],
+          [zeros, zeros],
+          [zeros, new Uint8Array(9 * blockLen + 3)],
+          [random, Buffer.concat([zeros, random, zeros])],
+          [zeros, new Uint8Array(3 * blockLen).fill(1)],
+        ];
+        for (const [old, next] of cases) await roundTrip(p, old, next);
+      }
+    }
+  });
+
+  it('identical files give one COPY; many identical blocks merge into one COPY', () => {
+    const p: SignatureParams = { hash: 'md4', weak: 'rollsum', blockLen: 512, strongLen: 8 };
+    const data = Uint8Array.from({ length: 100 * 512 + 100 }, (_, i) => (i * 40503) >>> 8);
+    expect(makeDelta(makeSignature(p, data), data).toString('hex')).toBe('72730236' + '4600' + (100 * 512 + 100).toString(16).padStart(4, '0') + '00');
+    const zeros = new Uint8Array(1 << 20);
+    // COPY_N1_N4 pos=0 len=1 MiB, END
+    expect(makeDelta(makeSignature(p, zeros), zeros).toString('hex')).toBe('72730236' + '47' + '00' + '00100000' + '00');
+  });
+});
