@@ -87,6 +87,11 @@ export async function* combineSignatures(ctx: ReadContext, files: NamedFile[]): 
 export function currentEntries(ctx: ReadContext, col: Collection, time: number): AsyncGenerator<CurrentEntry> {
   const chain = signatureChainAt(col, time);
   if (!chain) throw userError('no signature chains found: nothing to list', 30);
+  if (time < chain.startTime) {
+    ctx.log?.warn(
+      `No signature chain for the requested time. Using oldest available chain, starting at time ${asctime(chain.startTime)}.`,
+    );
+  }
   return combineSignatures(ctx, chain.filesAt(time));
 }
 
