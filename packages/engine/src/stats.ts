@@ -66,7 +66,10 @@ export function asctime(epochSeconds: number): string {
   );
 }
 
-/** `1 hour 2 minutes 3.50 seconds`; zero units are left out, whole seconds print without decimals. */
+/**
+ * `1 hour 2 minutes 3.50 seconds`, as duplicity renders a (float) elapsed time: zero hours or
+ * minutes are left out, and so are seconds below one once a larger unit is shown.
+ */
 export function durationString(seconds: number): string {
   const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`;
   const hours = Math.floor(seconds / 3600);
@@ -75,9 +78,7 @@ export function durationString(seconds: number): string {
   const parts: string[] = [];
   if (hours > 0) parts.push(plural(hours, 'hour'));
   if (minutes > 0) parts.push(plural(minutes, 'minute'));
-  if (secs !== 0 || parts.length === 0) {
-    parts.push(Number.isInteger(secs) ? plural(secs, 'second') : `${secs.toFixed(2)} seconds`);
-  }
+  if (parts.length === 0 || Math.trunc(secs) !== 0) parts.push(secs === 1 ? '1 second' : `${secs.toFixed(2)} seconds`);
   return parts.join(' ');
 }
 

@@ -12,6 +12,7 @@ import type { DecryptOptions, EncryptOptions } from '@duplicity-ts/pgp';
 import { scanCollection, type Collection } from '../collection/collection.js';
 import { listArchiveDir, metadataKey, syncArchiveDir, type MetadataSyncMode } from '../cache/archive-dir.js';
 import { OwnerMap } from '../restore/owners.js';
+import { lastFullBackupLine, matchedChain } from '../listing/collection-status.js';
 import { canonicalRoot, Selector, type SelectionRule } from '../selection/selector.js';
 import type { BackupStatistics } from '../stats.js';
 import { cachedSigtar, combineSignatures } from './base-signatures.js';
@@ -104,8 +105,10 @@ export async function runBackup(r: BackupRequest): Promise<BackupResult> {
   };
   if (await syncArchiveDir(readCtx, col, r.now, r.metadataSyncMode ?? 'partial')) col = await scan(r);
 
-  const chain = col.chains[col.chains.length - 1];
-  const sigChain = chain ? [...col.localSigChains].reverse().find((s) => s.endTime === chain.endTime) : undefined;
+  r.log.notice(lastFullBackupLine(col));
+  const matched = matchedChain(col);
+  const chain = matched?.chain;
+  const sigChain = matched?.sigChain;
   let type: 'full' | 'inc' = 'inc';
   if (r.mode === 'full') type = 'full';
   else if (!chain || !sigChain) {
