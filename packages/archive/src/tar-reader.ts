@@ -36,28 +36,51 @@ const TYPES: Record<string, TarEntryType> = {
 /** Types that carry no payload even if their size field says otherwise (as Python's tarfile reads them). */
 const NO_DATA: ReadonlySet<TarEntryType> = new Set(['hardlink', 'symlink', 'chardev', 'blockdev', 'directory', 'fifo']);
 
+const EMPTY = Buffer.alloc(0);
+
+/** The bytes of a NUL-terminated field, copied so that the entry does not pin the source chunk. */
 function cString(b: Buffer): Buffer {
   const nul = b.indexOf(0);
-  return Buffer.from(nul < 0 ? b : b.subarray(0, nul));
+  const end = nul < 0 ? b.length : nul;
+  return end === 0 ? EMPTY : Buffer.from(b.subarray(0, end));
 }
 
-/** Octal (NUL/space terminated) or GNU base-256 when the first byte has bit 7 set. */
-function number(field: Buffer, what: string, at: number): number {
-  if (field[0] === 0x80 || field[0] === 0xff) {
+function cText(b: Buffer, from: number, to: number, encoding: 'utf8' | 'latin1'): string {
+  const nul = b.indexOf(0, from);
+  return b.toString(encoding, from, nul < 0 || nul > to ? to : nul);
+}
+
+/**
+ * A numeric field: octal digits, NUL- or space-terminated, possibly space-padded (parsed byte by byte:
+ * this runs several times per entry), or GNU base-256 when the first byte is 0x80 or 0xff.
+ */
+function number(block: Buffer, from: number, to: number, what: string, at: number): number {
+  const first = block[from];
+  if (first === 0x80 || first === 0xff) {
     let n = 0;
-    for (let i = 1; i < field.length; i++) n = n * 256 + field[i];
-    if (field[0] === 0xff) n = -(Math.pow(256, field.length - 1) - n);
+    for (let i = from + 1; i < to; i++) n = n * 256 + block[i];
+    if (first === 0xff) n = -(Math.pow(256, to - from - 1) - n);
     if (!Number.isSafeInteger(n)) throw new ArchiveFormatError(`tar header at offset ${at}: ${what} is out of range`);
     return n;
   }
-  const text = cString(field).toString('latin1').trim();
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw new ArchiveFormatError(`tar header at offset ${at}: bad ${what} field "${text}"`);
-  return parseInt(text, 8);
+  let n = 0;
+  let i = from;
+  while (i < to && block[i] === 0x20) i++;
+  for (; i < to; i++) {
+    const c = block[i];
+    if (c >= 0x30 && c <= 0x37) n = n * 8 + (c - 0x30);
+    else break;
+  }
+  for (; i < to && block[i] !== 0; i++) {
+    if (block[i] !== 0x20) {
+      throw new ArchiveFormatError(`tar header at offset ${at}: bad ${what} field "${cText(block, from, to, 'latin1')}"`);
+    }
+  }
+  return n;
 }
 
 function checksumOk(block: Buffer, at: number): boolean {
-  const stored = number(block.subarray(148, 156), 'checksum', at);
+  const stored = number(block, 148, 156, 'checksum', at);
   let unsigned = 0;
   let signed = 0;
   for (let i = 0; i < BLOCK; i++) {
@@ -138,7 +161,7 @@ export async function* readTar(src: AsyncIterable<Uint8Array>): AsyncGenerator<T
         if (isZero(block)) return;
         if (!checksumOk(block, at)) throw new ArchiveFormatError(`tar header at offset ${at}: checksum mismatch (not a tar header)`);
         const flag = String.fromCharCode(block[156]);
-        const size = number(block.subarray(124, 136), 'size', at);
+        const size = number(block, 124, 136, 'size', at);
         if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
           if (size > MAX_EXTENDED_HEADER) throw new ArchiveFormatError(`tar header at offset ${at}: extended header of ${size} bytes is too large`);
           const data = await r.readExact(size);
@@ -150,26 +173,25 @@ export async function* readTar(src: AsyncIterable<Uint8Array>): AsyncGenerator<T
           else longLink = cString(data);
           continue;
         }
-        const magic = block.subarray(257, 263).toString('latin1');
+        const magic = block.toString('latin1', 257, 263);
         let name = cString(block.subarray(0, 100));
-        const prefix = cString(block.subarray(345, 500));
-        if (magic === 'ustar\0' && prefix.length > 0) name = Buffer.concat([prefix, Buffer.from('/'), name]);
+        if (magic === 'ustar\0' && block[345] !== 0) name = Buffer.concat([cString(block.subarray(345, 500)), Buffer.from('/'), name]);
         let type: TarEntryType = TYPES[flag] ?? 'other';
         // Pre-POSIX archives mark directories only by the trailing slash.
         if (flag === '\0' && name[name.length - 1] === 0x2f) type = 'directory';
         const h: TarHeader = {
           name,
           type,
-          mode: number(block.subarray(100, 108), 'mode', at) & 0o7777,
-          uid: number(block.subarray(108, 116), 'uid', at),
-          gid: number(block.subarray(116, 124), 'gid', at),
+          mode: number(block, 100, 108, 'mode', at) & 0o7777,
+          uid: number(block, 108, 116, 'uid', at),
+          gid: number(block, 116, 124, 'gid', at),
           size,
-          mtime: number(block.subarray(136, 148), 'mtime', at),
+          mtime: number(block, 136, 148, 'mtime', at),
           linkname: cString(block.subarray(157, 257)),
-          uname: cString(block.subarray(265, 297)).toString('utf8'),
-          gname: cString(block.subarray(297, 329)).toString('utf8'),
-          devmajor: type === 'chardev' || type === 'blockdev' ? number(block.subarray(329, 337), 'devmajor', at) : 0,
-          devminor: type === 'chardev' || type === 'blockdev' ? number(block.subarray(337, 345), 'devminor', at) : 0,
+          uname: cText(block, 265, 297, 'utf8'),
+          gname: cText(block, 297, 329, 'utf8'),
+          devmajor: type === 'chardev' || type === 'blockdev' ? number(block, 329, 337, 'devmajor', at) : 0,
+          devminor: type === 'chardev' || type === 'blockdev' ? number(block, 337, 345, 'devminor', at) : 0,
         };
         if (longName) h.name = longName;
         if (longLink) h.linkname = longLink;
