@@ -11,7 +11,7 @@ import path from 'node:path';
 import { openBackend, type Backend, type BackendOptions } from '@duplicity-ts/backends';
 import { loadKeyring, type Keyring, type DecryptOptions, type EncryptOptions } from '@duplicity-ts/pgp';
 import type { NamePrefixes } from '@duplicity-ts/archive';
-import { listArchiveDir, scanCollection, type Collection, type ReadContext } from '@duplicity-ts/engine';
+import { acquireArchiveLock, listArchiveDir, scanCollection, type Collection, type ReadContext } from '@duplicity-ts/engine';
 import type { ActionContext } from './context.js';
 import type { DuplicityOptions } from './options.js';
 
@@ -215,11 +215,14 @@ export async function openSession(ctx: ActionContext, url: string): Promise<Sess
   } catch (err) {
     throw userError(`failed to create archive dir ${archiveDir}: ${(err as Error).message}`, 9);
   }
+  // One run per archive dir at a time (§11.10): exit 23 while another holds it.
+  const lock = await acquireArchiveLock(archiveDir, { onStale: (m) => log.info(m) });
   const base = tempBase(ctx.options, ctx.env);
   let tempDir: string;
   try {
     tempDir = mkdtempSync(path.join(base, 'duplicity-'));
   } catch (err) {
+    await lock.release();
     throw userError(`failed to create a temp dir in ${base}: ${(err as Error).message}`, 34);
   }
   let backend: Backend;
@@ -227,6 +230,7 @@ export async function openSession(ctx: ActionContext, url: string): Promise<Sess
     backend = await openBackend(url, backendOptions(ctx.options, ctx.env));
   } catch (err) {
     rmSync(tempDir, { recursive: true, force: true });
+    await lock.release();
     throw err;
   }
   const now = ctx.options.currentTime ?? Math.floor(Date.now() / 1000);
@@ -244,6 +248,7 @@ export async function openSession(ctx: ActionContext, url: string): Promise<Sess
         await backend.close();
       } finally {
         rmSync(tempDir, { recursive: true, force: true });
+        await lock.release();
       }
     },
   };

@@ -23,3 +23,7 @@ export { combineSignatures as combineBaseSignatures, cachedSigtar, type BaseEntr
 export { walkSource, type SourceEntry, type SourceType } from './backup/source-walk.js';
 export { Selector, SelectionError, canonicalRoot, type SelectionRule, type SelectionRuleKind } from './selection/selector.js';
 export { BackupStatistics, byteSummary, durationString } from './stats.js';
+
+// Maintenance (lock/, retention/, verify/, integrity/): the archive dir lock, the remove-* and
+// cleanup commands, verify against a live tree, and the whole-archive integrity check.
+export { acquireArchiveLock, LOCK_HELD_EXIT, type ArchiveLock, type LockOptions } from './lock/lockfile.js';
