@@ -98,7 +98,9 @@ export function readAgentKey(path: string): AgentKey {
         } catch {
           throw new WrongPassphraseError('bad passphrase');
         }
-        secret = parseSexp(plain).value;
+        const parsed = parseSexp(plain).value;
+        // "(((d #..#)(p #..#)..))": the parameter lists are wrapped once more.
+        secret = !Buffer.isBuffer(parsed) && parsed[0] && !Buffer.isBuffer(parsed[0]) && !Buffer.isBuffer(parsed[0][0]) ? parsed[0] : parsed;
       } else if (mode === 'openpgp-s2k3-sha1-aes-cbc') {
         const d = createDecipheriv('aes-128-cbc', kek, iv);
         d.setAutoPadding(false);

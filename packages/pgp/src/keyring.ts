@@ -238,9 +238,9 @@ function matchValue(p: KeyPacket): string | undefined {
   return v ? stripZeros(v).toString('hex') : undefined;
 }
 
-function readSecretPacket(_pub: KeyPacket, primary: boolean, body: Buffer): KeyPacket {
-  const pkt = (primary ? new openpgp.SecretKeyPacket() : new openpgp.SecretSubkeyPacket()) as unknown as KeyPacket & { read(b: Uint8Array, c: unknown): void };
-  pkt.read(body, OPENPGP_CONFIG);
+async function readSecretPacket(primary: boolean, body: Buffer): Promise<KeyPacket> {
+  const pkt = (primary ? new openpgp.SecretKeyPacket() : new openpgp.SecretSubkeyPacket()) as unknown as KeyPacket & { read(b: Uint8Array, c: unknown): Promise<void> };
+  await pkt.read(body, OPENPGP_CONFIG);
   return pkt;
 }
 
@@ -270,7 +270,7 @@ async function agentSecretPacket(pub: KeyPacket, primary: boolean, s: Record<str
     let sum = 0;
     for (const b of enc) sum = (sum + b) & 0xffff;
     const body = Buffer.concat([Buffer.from(pub.write()), Buffer.from([0]), enc, Buffer.from([sum >> 8, sum & 0xff])]);
-    const pkt = readSecretPacket(pub, primary, body);
+    const pkt = await readSecretPacket(primary, body);
     try {
       await pkt.validate!();
       return pkt;
@@ -370,8 +370,9 @@ function attachAgentKeys(ring: Keyring, dir: string): void {
       const mv = matchValue(e.packet);
       const ak = mv ? agentKeys.get(mv) : undefined;
       if (!ak) continue;
-      e.secret = ak.openpgpNative
-        ? openpgpSecret(readSecretPacket(e.packet, e.primary, Buffer.concat([Buffer.from(e.packet.write()), ak.openpgpNative])))
+      const native = ak.openpgpNative;
+      e.secret = native
+        ? { unlock: async (passphrase) => openpgpSecret(await readSecretPacket(e.primary, Buffer.concat([Buffer.from(e.packet.write()), native]))).unlock(passphrase) }
         : { unlock: async (passphrase) => agentSecretPacket(e.packet, e.primary, ak.unlock(passphrase)) };
     }
   }
