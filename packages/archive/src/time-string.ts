@@ -33,11 +33,23 @@ export function formatOldTimeString(epoch: number, sep = ':'): string {
   );
 }
 
-/** Seconds east of UTC of local *standard* time (no DST) in the given year: what a zoneless W3C time means. */
-function standardOffsetEast(year: number): number {
+/**
+ * Seconds east of UTC of local *standard* time (no DST), as Python's `time.timezone` gives it for the
+ * current year: what a zoneless W3C time and the date-only forms mean (checked against duplicity 0.8.22).
+ */
+function standardOffsetEast(): number {
+  const year = new Date().getFullYear();
   const jan = new Date(year, 0, 1).getTimezoneOffset();
   const jul = new Date(year, 6, 1).getTimezoneOffset();
   return -Math.max(jan, jul) * 60;
+}
+
+/** `Z` or `±HH:MM` for local standard time. */
+function localZoneDesignator(): string {
+  const east = standardOffsetEast();
+  if (east === 0) return 'Z';
+  const a = Math.abs(east);
+  return `${east < 0 ? '-' : '+'}${String(Math.floor(a / 3600)).padStart(2, '0')}:${String(Math.floor((a % 3600) / 60)).padStart(2, '0')}`;
 }
 
 const DIGITS = /^[0-9]+$/;
@@ -56,11 +68,15 @@ function utcEpoch(y: number | null, mo: number | null, d: number | null, h: numb
 /**
  * Parses a time found in a file name (§1.2), the way duplicity does: upper-cased, then a pure decimal
  * integer is epoch seconds, 16 characters are the compact UTC form, 19 or more are
- * `YYYY-MM-DDTHH:MM:SS` plus `Z`, `±HH:MM` or nothing (local standard time). Returns null when the
- * string does not parse or parses to 0 (such a file is not recognised).
+ * `YYYY-MM-DDTHH:MM:SS` plus `Z` or `±HH:MM` (`:` being `sep`). Returns null when the string does not
+ * parse or parses to 0 (such a file is not recognised).
  */
 export function parseTimeString(s: string, sep = ':'): number | null {
-  const t = s.toUpperCase();
+  return parseExactTime(s.toUpperCase(), sep);
+}
+
+/** The compact and W3C forms, and epoch seconds, case-sensitive (`--time` does not upper-case). */
+function parseExactTime(t: string, sep: string): number | null {
   let epoch: number | null = null;
   if (DIGITS.test(t)) {
     epoch = Number(t);
@@ -74,8 +90,7 @@ export function parseTimeString(s: string, sep = ':'): number | null {
     if (wall === null || y === null) return null;
     const zone = t.slice(19);
     let east: number;
-    if (zone === '') east = standardOffsetEast(y);
-    else if (zone === 'Z') east = 0;
+    if (zone === 'Z') east = 0;
     else {
       if (zone.length !== 6 || (zone[0] !== '+' && zone[0] !== '-') || zone[3] !== sep) return null;
       const zh = num(zone.slice(1, 3));
@@ -90,21 +105,22 @@ export function parseTimeString(s: string, sep = ':'): number | null {
 
 const INTERVAL_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, D: 86400, W: 7 * 86400, M: 30 * 86400, Y: 365 * 86400 };
 
-/** Midnight local time (DST as in effect that day), for the date-only forms of §14.4. */
+/** Midnight in local standard time (no DST), for the date-only forms of §14.4, as duplicity computes it. */
 function localMidnight(y: number, mo: number, d: number): number | null {
   if (y < 1901 || y > 2099 || mo < 1 || mo > 12 || d < 1 || d > 31) return null;
-  return Math.floor(new Date(y, mo - 1, d, 0, 0, 0).getTime() / 1000);
+  return Date.UTC(y, mo - 1, d) / 1000 - standardOffsetEast();
 }
 
 /**
  * The general time argument of `--time`, `remove-older-than`, `--full-if-older-than` (§14.4):
  * `now`, epoch seconds, the compact and W3C forms, intervals (`3D2h`, `1W`: now minus the interval;
  * units s m h D W M Y, case-sensitive) and dates (`2001-04-23`, `2001/4/23`, `4/23/2001`, `4-23-2001`,
- * `20010423Z`: local midnight; month before day). `now` is epoch seconds.
+ * `20010423Z`: midnight local standard time; month before day; `-` and `/` may be mixed). `now` is
+ * epoch seconds. Checked form by form against duplicity 0.8.22's own parser (test/time-oracle.test.ts).
  * Throws an error with exit code 2 (a command-line error) when nothing fits.
  */
 export function parseTimeArg(s: string, now: number): number {
-  const t = s.trim();
+  const t = s;
   if (t === 'now') return now;
   if (DIGITS.test(t)) return Number(t);
   if (/^([0-9]+[smhDWMY])+$/.test(t)) {
@@ -112,15 +128,17 @@ export function parseTimeArg(s: string, now: number): number {
     for (const m of t.matchAll(/([0-9]+)([smhDWMY])/g)) total += Number(m[1]) * INTERVAL_UNITS[m[2]];
     return now - total;
   }
-  const exact = parseTimeString(t);
+  // Like duplicity, retry with the local standard zone appended: that is how a zoneless W3C time gets
+  // its meaning, and why `20261130T082800` (no Z) is accepted where the standard offset is 0.
+  const exact = parseExactTime(t, ':') ?? parseExactTime(t + localZoneDesignator(), ':');
   if (exact !== null) return exact;
   let m: RegExpMatchArray | null;
   let date: number | null = null;
-  if ((m = t.match(/^([0-9]{4})[-/]([0-9]{1,2})[-/]([0-9]{1,2})$/)) && t[4] === t[5 + m[2].length]) {
+  if ((m = t.match(/^([0-9]{4})[-/]([0-9]{1,2})[-/]([0-9]{1,2})$/))) {
     date = localMidnight(Number(m[1]), Number(m[2]), Number(m[3]));
-  } else if ((m = t.match(/^([0-9]{1,2})([-/])([0-9]{1,2})\2([0-9]{4})$/))) {
-    date = localMidnight(Number(m[4]), Number(m[1]), Number(m[3]));
-  } else if ((m = t.match(/^([0-9]{4})([0-9]{2})([0-9]{2})Z$/i))) {
+  } else if ((m = t.match(/^([0-9]{1,2})[-/]([0-9]{1,2})[-/]([0-9]{4})$/))) {
+    date = localMidnight(Number(m[3]), Number(m[1]), Number(m[2]));
+  } else if ((m = t.match(/^([0-9]{4})([0-9]{2})([0-9]{2})Z$/))) {
     date = localMidnight(Number(m[1]), Number(m[2]), Number(m[3]));
   }
   if (date !== null) return date;

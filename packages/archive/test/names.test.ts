@@ -68,6 +68,7 @@ describe('time strings', () => {
     expect(parseTimeString('2026113XT082734Z')).toBeNull();
     expect(parseTimeString('2005-03-10T13:40:45+7:00')).toBeNull(); // zone must be 6 chars
     expect(parseTimeString('hello')).toBeNull();
+    expect(parseTimeString('2005-03-10T13:40:45')).toBeNull(); // a file name's time needs its zone
   });
   it('parses every --time form of §14.4', () => {
     process.env.TZ = 'America/New_York';
@@ -85,16 +86,16 @@ describe('time strings', () => {
     expect(parseTimeArg('1W', now)).toBe(now - 7 * 86400);
     expect(parseTimeArg('1M', now)).toBe(now - 30 * 86400);
     expect(parseTimeArg('1Y10s', now)).toBe(now - 365 * 86400 - 10);
-    // dates: midnight local time (EDT on 2001-04-23, UTC-4)
-    const midnight = Date.UTC(2001, 3, 23, 4) / 1000;
-    for (const d of ['2001-04-23', '2001/4/23', '2001/04/23', '4/23/2001', '4-23-2001', '04/23/2001', '20010423Z']) {
+    // dates: midnight local *standard* time (EST, UTC-5, even on a DST day), as duplicity computes it
+    const midnight = Date.UTC(2001, 3, 23, 5) / 1000;
+    for (const d of ['2001-04-23', '2001/4/23', '2001/04/23', '4/23/2001', '4-23-2001', '04/23/2001', '20010423Z', '2001-04/23']) {
       expect(parseTimeArg(d, now), d).toBe(midnight);
     }
     process.env.TZ = 'UTC';
     expect(parseTimeArg('2001-04-23', now)).toBe(Date.UTC(2001, 3, 23) / 1000);
   });
   it('refuses bad --time strings with exit code 2 and the string in the message', () => {
-    for (const bad of ['yesterday', '3d', '2001-13-01', '23/4/2001x', '', '2001-04/23']) {
+    for (const bad of ['yesterday', '3d', '2001-13-01', '23/4/2001x', '', ' now', '20261130t082800z', '1900-01-01']) {
       let err: unknown;
       try {
         parseTimeArg(bad, 1000);

@@ -1,0 +1,13 @@
+# Asks the installed duplicity 0.8.22 how it reads time strings (used as a black-box oracle by
+# time-oracle.test.ts). stdin: {"now": int, "args": [...], "names": [...]}; stdout: the results as JSON,
+# an error being null.
+import json, sys
+from duplicity import dup_time
+
+req = json.load(sys.stdin)
+def arg(s):
+    try:
+        return dup_time.genstrtotime(s, override_curtime=req['now'])
+    except Exception:
+        return None
+json.dump({'args': [arg(s) for s in req['args']], 'names': [dup_time.stringtotime(s.upper()) for s in req['names']]}, sys.stdout)
