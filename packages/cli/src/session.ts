@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeSync, appendFileSync } from 'node:
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { openBackend, type Backend, type BackendOptions } from '@duplicity-ts/backends';
-import { loadKeyring, type Keyring, type DecryptOptions, type EncryptOptions } from '@duplicity-ts/pgp';
+import type { Keyring, DecryptOptions, EncryptOptions } from '@duplicity-ts/pgp';
 import type { NamePrefixes } from '@duplicity-ts/archive';
 import { acquireArchiveLock, listArchiveDir, scanCollection, type Collection, type ReadContext } from '@duplicity-ts/engine';
 import type { ActionContext } from './context.js';
@@ -124,8 +124,11 @@ export function buildCryptoSettings(options: DuplicityOptions, env: NodeJS.Proce
   // SIGN_PASSPHRASE falls back to PASSPHRASE (duplicity reuses it when the sign key is a recipient).
   const signPassphrase = env.SIGN_PASSPHRASE ?? passphrase;
   let keyring: Promise<Keyring> | undefined;
+  // OpenPGP is loaded on first use, so --no-encryption runs never load it.
   const getKeyring = () =>
-    (keyring ??= loadKeyring({ gnupgHome: env.GNUPGHOME || path.join(env.HOME || homedir(), '.gnupg'), keyFiles: options.keyFile }));
+    (keyring ??= import('@duplicity-ts/pgp').then(({ loadKeyring }) =>
+      loadKeyring({ gnupgHome: env.GNUPGHOME || path.join(env.HOME || homedir(), '.gnupg'), keyFiles: options.keyFile }),
+    ));
   const needPassphrase = () => {
     if (symmetric && (passphrase === undefined || passphrase === '')) {
       // duplicity would prompt on the terminal; unattended there is none, and it crashes with 30.

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Backend } from '@duplicity-ts/backends';
-import { decrypt, type DecryptOptions } from '@duplicity-ts/pgp';
+import type { DecryptOptions } from '@duplicity-ts/pgp';
 import type { ParsedName } from '@duplicity-ts/archive';
 
 /** What the read side needs to log; the CLI's session log fits. */
@@ -72,6 +72,8 @@ async function decryptOptions(ctx: ReadContext, name: string): Promise<DecryptOp
 export async function decryptToTemp(ctx: ReadContext, name: string, src: string): Promise<string> {
   const out = tempPath(ctx, 'plain');
   const opts = await decryptOptions(ctx, name);
+  // Loaded on first use: unencrypted restores should not pay for loading OpenPGP.
+  const { decrypt } = await import('@duplicity-ts/pgp');
   try {
     await pipeline(Readable.from(decrypt(createReadStream(src), opts)), createWriteStream(out, { mode: 0o600 }));
   } catch (err) {

@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
-import { chmod, chown, lchown, lstat, mkdir, open, readdir, rm, stat, symlink, utimes } from 'node:fs/promises';
+import { chmod, chown, lchown, lstat, mkdir, open, readdir, rm, stat, symlink, utimes, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Index, TarHeader } from '@duplicity-ts/archive';
 import { OwnerMap } from './owners.js';
@@ -175,12 +175,7 @@ export class TargetWriter {
         await this.clearExisting(p, false);
         const fh = await open(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         try {
-          if (content) {
-            for await (const chunk of content) {
-              let off = 0;
-              while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
-            }
-          }
+          if (content) await writeBatched(fh, content);
           if (this.opts.restoreOwnership) {
             await fh.chown(this.owners.uid(h.uname, h.uid), this.owners.gid(h.gname, h.gid)).catch((err: Error) => {
               this.log.warn(`failed to set the owner of ${p.toString()}: ${err.message}`);
@@ -237,4 +232,25 @@ export class TargetWriter {
   async finish(): Promise<void> {
     await this.closeDirsNotAbove(null);
   }
+}
+
+/** Writes a stream of (possibly tiny) chunks in ~1 MiB batches: one syscall per batch, not per chunk. */
+async function writeBatched(fh: FileHandle, content: AsyncIterable<Uint8Array>): Promise<void> {
+  const BATCH = 1 << 20;
+  let parts: Uint8Array[] = [];
+  let size = 0;
+  const flush = async () => {
+    const buf = parts.length === 1 ? parts[0] : Buffer.concat(parts, size);
+    let off = 0;
+    while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+    parts = [];
+    size = 0;
+  };
+  for await (const chunk of content) {
+    // Chunks may be views into buffers their producer reuses: copy when keeping them.
+    parts.push(Buffer.from(chunk));
+    size += chunk.length;
+    if (size >= BATCH) await flush();
+  }
+  if (size) await flush();
 }
