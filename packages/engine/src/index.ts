@@ -27,3 +27,6 @@ export { BackupStatistics, byteSummary, durationString } from './stats.js';
 // Maintenance (lock/, retention/, verify/, integrity/): the archive dir lock, the remove-* and
 // cleanup commands, verify against a live tree, and the whole-archive integrity check.
 export { acquireArchiveLock, LOCK_HELD_EXIT, type ArchiveLock, type LockOptions } from './lock/lockfile.js';
+export { planRemoval, executeRemoval, nthNewestFullTime, type RemovalPlan, type RemoveMode } from './retention/remove-old.js';
+export { planCleanup, executeCleanup, partialLastSet, deletePartialSet, type CleanupPlan } from './retention/cleanup.js';
+export { type DeletionTarget, type RetentionLog } from './retention/deletion.js';

@@ -1,0 +1,58 @@
+/**
+ * Shared by the maintenance tests (retention, verify, integrity, lock, resume, fault): run the real
+ * duplicity and duplicity-ts on the same inputs with the same environment, and look at what they
+ * left behind. duplicity-ts runs from the build (`npm run build`; `npm test` builds first).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+
+export const repoRoot = path.resolve(import.meta.dirname, '../../..');
+export const fixtures = path.resolve(repoRoot, '../shared/fixtures/duplicity-0.8.22');
+export const TS_BIN = path.join(repoRoot, 'node_modules/.bin/duplicity-ts');
+
+export interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export type Tool = 'duplicity' | 'duplicity-ts';
+
+export function baseEnv(work: string, extra: Record<string, string> = {}): Record<string, string> {
+  const home = path.join(work, 'home');
+  mkdirSync(home, { recursive: true });
+  return { PATH: process.env.PATH!, HOME: home, TZ: 'UTC', LC_ALL: 'C.UTF-8', TMPDIR: work, ...extra };
+}
+
+export function run(tool: Tool, args: string[], env: Record<string, string>, timeout = 120_000): Run {
+  const r = spawnSync(tool === 'duplicity' ? 'duplicity' : TS_BIN, args, { encoding: 'utf8', env, timeout });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs duplicity-ts in the background; resolves with its exit status or signal. */
+export function spawnTs(args: string[], env: Record<string, string>) {
+  const child = spawn(TS_BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr })),
+  );
+  return { child, done };
+}
+
+/** File names in a directory, sorted (empty when it does not exist). */
+export function names(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Lines that differ only by per-run temp paths are made equal. */
+export function normalise(out: string): string {
+  return out.replace(/duplicity-[A-Za-z0-9_]+-tempdir/g, 'TEMPDIR').replace(/\/tmp\/[^\s]*/g, (p) => p.replace(/-[a-z0-9]{6}\b/g, '-X'));
+}
