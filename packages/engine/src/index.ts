@@ -1,4 +1,13 @@
-export {};
+/**
+ * @duplicity-ts/engine: duplicity's backup engine on top of the format packages.
+ *
+ * Read side: collection/ groups the backend's file names into sets and chains (§11.1-11.2);
+ * cache/ keeps the local archive dir in step with the backend (§11.7); restore/ fetches and checks
+ * volumes, merges the sets' entry streams by index and patches files through temp-file stages
+ * (§11.4-11.5); listing/ prints list-current-files and collection-status (§13). Write side and
+ * maintenance: see their sections below. Everything takes its backend, archive dir and temp dir
+ * from the caller (the CLI's session), so the engine never reads options or the environment.
+ */
 
 // Read side (collection/, cache/, restore/, listing/): the backend's files grouped into sets and
 // chains, the local archive dir kept in step with the backend, restore at a time, and the
