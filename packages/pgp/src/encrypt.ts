@@ -9,7 +9,7 @@ import * as zlib from 'node:zlib';
 import { AES256, cipherInfo } from './cipher-algorithms.js';
 import { encodePacket, PartialBodyWriter, Tag } from './packets.js';
 import { SeipdEncryptor } from './seipd.js';
-import { ALGO_ZIP, ALGO_ZLIB, throughStream } from './compression.js';
+import { ALGO_ZIP, ALGO_ZLIB } from './compression.js';
 import { encodeOnePass, encodeSignature, signatureHead } from './signature.js';
 import { canSignNatively, preferredHash, signDigest } from './key-material.js';
 import { encodePkesk, encodeSkesk, type SessionKey } from './session-key.js';
@@ -125,10 +125,52 @@ async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | u
 async function* compressed(src: AsyncIterable<Uint8Array>, algo: number, level: number): AsyncGenerator<Uint8Array> {
   const frame = new PartialBodyWriter(Tag.Compressed);
   let out = frame.write(Buffer.from([algo]));
-  const z = algo === ALGO_ZLIB ? zlib.createDeflate({ level, chunkSize: 1 << 16 }) : zlib.createDeflateRaw({ level, chunkSize: 1 << 16 });
-  for await (const c of throughStream(src, z)) {
+  for await (const c of adaptiveDeflate(src, algo === ALGO_ZLIB, level)) {
     out = frame.write(c);
     if (out.length) yield Buffer.concat(out);
   }
   yield Buffer.concat(frame.end());
+}
+
+const PROBE_EVERY = 4 << 20;
+const PROBE_SIZE = 64 << 10;
+
+/**
+ * Deflate that stores incompressible stretches. Deflating random or already-compressed data at gpg's level 6
+ * costs most of the encryption time for no gain, so every 4 MiB a 64 KiB sample is test-deflated at level 1;
+ * if it does not shrink by 3 %, the stream switches to level 0 (stored blocks, still valid deflate for any
+ * inflater) until a later sample compresses again. Written here because node:zlib has no such mode.
+ */
+async function* adaptiveDeflate(src: AsyncIterable<Uint8Array>, zlibFormat: boolean, level: number): AsyncGenerator<Uint8Array> {
+  const z = zlibFormat ? zlib.createDeflate({ level, chunkSize: 1 << 16 }) : zlib.createDeflateRaw({ level, chunkSize: 1 << 16 });
+  const ready: Buffer[] = [];
+  let failed: Error | undefined;
+  z.on('data', (c: Buffer) => ready.push(c));
+  z.on('error', (e) => { failed = e; });
+  let current = level;
+  let sinceProbe = PROBE_EVERY;
+  const write = (c: Uint8Array) => new Promise<void>((res, rej) => z.write(c, (e) => (e ? rej(e) : res())));
+  try {
+    for await (const c of src) {
+      if (level > 0 && sinceProbe >= PROBE_EVERY && c.length >= 4096) {
+        const sample = c.subarray(0, PROBE_SIZE);
+        const want = zlib.deflateRawSync(sample, { level: 1 }).length > sample.length * 0.97 ? 0 : level;
+        if (want !== current) {
+          await new Promise<void>((res) => z.params(want, zlib.constants.Z_DEFAULT_STRATEGY, () => res()));
+          current = want;
+        }
+        sinceProbe = 0;
+      }
+      sinceProbe += c.length;
+      await write(c);
+      if (failed) throw failed;
+      if (ready.length) yield Buffer.concat(ready.splice(0));
+    }
+    const ended = new Promise<void>((res, rej) => { z.once('end', res); z.once('error', rej); });
+    z.end();
+    await ended;
+    if (ready.length) yield Buffer.concat(ready.splice(0));
+  } finally {
+    z.destroy();
+  }
 }

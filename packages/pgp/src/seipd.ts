@@ -36,16 +36,27 @@ export async function* seipdPlaintext(body: ByteReader, s: { decipher: Decipher;
   let tail: Buffer = Buffer.alloc(0);
   for await (const ct of body.rest()) {
     const pt = s.decipher.update(ct);
-    // Hold back the last 22 bytes: they may be the MDC packet.
-    const all = tail.length ? Buffer.concat([tail, pt]) : pt;
-    if (all.length <= MDC_LEN) {
-      tail = all;
+    // Hold back the last 22 bytes: they may be the MDC packet. Avoid copying whole chunks.
+    if (pt.length < MDC_LEN) {
+      const all = Buffer.concat([tail, pt]);
+      if (all.length > MDC_LEN) {
+        const out = all.subarray(0, all.length - MDC_LEN);
+        s.mdc.update(out);
+        yield out;
+      }
+      tail = Buffer.from(all.subarray(Math.max(0, all.length - MDC_LEN)));
       continue;
     }
-    const out = all.subarray(0, all.length - MDC_LEN);
-    tail = Buffer.from(all.subarray(all.length - MDC_LEN));
-    s.mdc.update(out);
-    yield out;
+    if (tail.length) {
+      s.mdc.update(tail);
+      yield tail;
+    }
+    const out = pt.subarray(0, pt.length - MDC_LEN);
+    tail = Buffer.from(pt.subarray(pt.length - MDC_LEN));
+    if (out.length) {
+      s.mdc.update(out);
+      yield out;
+    }
   }
   const fin = s.decipher.final();
   if (fin.length) tail = Buffer.concat([tail, fin]);

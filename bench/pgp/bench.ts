@@ -1,0 +1,94 @@
+/**
+ * npm run bench:pgp — encrypt+compress and decrypt+decompress BENCH_MIB (default 256) MiB of random and of text
+ * data with @duplicity-ts/pgp and with gpg 2.2 in the same run, symmetric and public-key (signed), and print
+ * MB/s and the ratio ours/gpg. Uses a throwaway GnuPG home; cleans up after itself.
+ */
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, writeFileSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { decrypt, encrypt, loadKeyring } from '@duplicity-ts/pgp';
+
+const MIB = Number(process.env.BENCH_MIB ?? 256);
+const dir = mkdtempSync(join(tmpdir(), 'pgp-bench-'));
+const home = join(dir, 'gnupg');
+spawnSync('mkdir', ['-m', '700', home]);
+const PASS = 'bench-passphrase';
+const ppFile = join(dir, 'pp');
+writeFileSync(ppFile, PASS, { mode: 0o600 });
+
+function gpg(args: string[]): void {
+  const r = spawnSync('gpg', ['--homedir', home, '--batch', '--yes', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase-file', ppFile, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`gpg ${args.join(' ')}: ${r.stderr}`);
+}
+
+function makeInputs(): { random: string; text: string } {
+  const random = join(dir, 'random.bin');
+  const text = join(dir, 'text.txt');
+  let fd = openSync(random, 'w');
+  for (let i = 0; i < MIB; i++) writeSync(fd, randomBytes(1 << 20));
+  closeSync(fd);
+  const words = ['backup', 'volume', 'duplicity', 'signature', 'manifest', 'restore', 'incremental', 'chain', 'archive', 'delta', 'rsync', 'key'];
+  fd = openSync(text, 'w');
+  let seed = 42;
+  for (let i = 0; i < MIB; i++) {
+    let s = '';
+    while (s.length < (1 << 20)) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      s += `${words[seed % words.length]} ${seed % 100000} ${words[(seed >> 8) % words.length]}\n`;
+    }
+    writeSync(fd, s.slice(0, 1 << 20));
+  }
+  closeSync(fd);
+  return { random, text };
+}
+
+async function pump(src: AsyncIterable<Uint8Array>, out: string): Promise<void> {
+  const w = createWriteStream(out);
+  for await (const c of src) if (!w.write(c)) await once(w, 'drain');
+  w.end();
+  await once(w, 'finish');
+}
+
+function time<T>(f: () => T): Promise<number> {
+  const t = process.hrtime.bigint();
+  return Promise.resolve(f()).then(() => Number(process.hrtime.bigint() - t) / 1e9);
+}
+
+async function main(): Promise<void> {
+  console.log(`generating ${MIB} MiB inputs and a gpg key in ${dir} ...`);
+  const inputs = makeInputs();
+  gpg(['--quick-gen-key', 'Bench <bench@bench.invalid>', 'rsa3072', 'sign', 'never']);
+  const fpr = spawnSync('gpg', ['--homedir', home, '--with-colons', '--list-keys'], { encoding: 'utf8' }).stdout.split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9]!;
+  gpg(['--quick-add-key', fpr, 'rsa3072', 'encr', 'never']);
+  const ring = await loadKeyring({ gnupgHome: home });
+  const mb = (MIB * 1048576) / 1e6;
+  const rows: string[][] = [['mode', 'data', 'operation', 'ours MB/s', 'gpg MB/s', 'ratio']];
+  for (const mode of ['symmetric', 'public-key+sign'] as const) {
+    for (const kind of ['random', 'text'] as const) {
+      const input = inputs[kind];
+      const oursOut = join(dir, 'ours.gpg');
+      const gpgOut = join(dir, 'gpg.gpg');
+      const encOpts = mode === 'symmetric' ? { passphrase: PASS } : { keyring: ring, recipients: [fpr], signKey: fpr, signPassphrase: PASS };
+      const gpgArgs = mode === 'symmetric' ? ['--symmetric'] : ['--default-key', fpr, '--recipient', fpr, '--sign', '--encrypt'];
+      const oursEnc = await time(() => pump(encrypt(createReadStream(input, { highWaterMark: 1 << 20 }), encOpts), oursOut));
+      const gpgEnc = await time(() => gpg(['--output', gpgOut, ...gpgArgs, input]));
+      rows.push([mode, kind, `encrypt (${(statSync(oursOut).size / 1e6).toFixed(0)} / ${(statSync(gpgOut).size / 1e6).toFixed(0)} MB)`, (mb / oursEnc).toFixed(1), (mb / gpgEnc).toFixed(1), (gpgEnc / oursEnc).toFixed(2)]);
+      // Each side decrypts gpg's output, so both read the same message.
+      const decOpts = { keyring: ring, passphrase: PASS, requireSigner: mode === 'symmetric' ? undefined : fpr };
+      const oursDec = await time(() => pump(decrypt(createReadStream(gpgOut, { highWaterMark: 1 << 20 }), decOpts), '/dev/null'));
+      const gpgDec = await time(() => gpg(['--output', '/dev/null', '--decrypt', gpgOut]));
+      rows.push([mode, kind, 'decrypt', (mb / oursDec).toFixed(1), (mb / gpgDec).toFixed(1), (gpgDec / oursDec).toFixed(2)]);
+      console.log(rows.slice(-2).map((r) => r.join('\t')).join('\n'));
+    }
+  }
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  console.log('\n' + rows.map((r) => r.map((c, i) => c.padEnd(w[i]!)).join('  ')).join('\n'));
+}
+
+main().finally(() => {
+  spawnSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent']);
+  rmSync(dir, { recursive: true, force: true });
+});
