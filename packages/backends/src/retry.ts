@@ -8,8 +8,6 @@ import { BackendError, classifyFailure } from './errors.js';
 export interface RetryPolicy {
   numRetries: number;
   retryDelayMs: number;
-  /** Called after each transient failure, before the delay (the SSH backend drops its connection here). */
-  onTransientFailure?: () => Promise<void> | void;
 }
 
 const MAX_DELAY_MS = 60_000;
@@ -32,7 +30,6 @@ export async function withRetries<T>(
         const tries = k.transient && attempt > 0 ? ` (gave up after ${attempt + 1} tries)` : '';
         throw new BackendError(`failed to ${what}: ${k.cause}${tries}`, { exitCode: k.exitCode, transient: k.transient, cause: err });
       }
-      await policy.onTransientFailure?.();
       await new Promise((r) => setTimeout(r, Math.min(MAX_DELAY_MS, policy.retryDelayMs * 2 ** attempt)));
     }
   }

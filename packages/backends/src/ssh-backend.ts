@@ -14,7 +14,7 @@
 import * as path from 'node:path';
 import type { FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
 import { type Backend, type BackendOptions, isPlainName, UPLOAD_TEMP_PREFIX, uploadTempName } from './backend.js';
-import { BackendError, ExitCode } from './errors.js';
+import { BackendError, classifyFailure, ExitCode } from './errors.js';
 import { withRetries, type RetryPolicy } from './retry.js';
 import { scpDownload, scpUpload } from './scp-transfer.js';
 import { connectSsh, resolveSshSettings, type SshConnection, type SshSettings } from './ssh-connection.js';
@@ -37,49 +37,66 @@ export async function openSshBackend(url: SshUrl, options: BackendOptions): Prom
   return backend;
 }
 
+interface Live {
+  conn: SshConnection;
+  /** The target directory, absolute. */
+  dir: string;
+}
+
+/** ssh2 channels at once for scp transfers; OpenSSH allows 10 sessions per connection (MaxSessions), one is SFTP. */
+const MAX_SCP_CHANNELS = 6;
+
 class SshBackend implements Backend {
   readonly display: string;
-  private current: Promise<{ conn: SshConnection; dir: string }> | undefined;
+  private current: Promise<Live> | undefined;
   private closing = false;
+  private readonly scpSlots = new Slots(MAX_SCP_CHANNELS);
 
   constructor(private readonly url: SshUrl, private readonly settings: SshSettings, readonly policy: RetryPolicy) {
     this.display = displaySshUrl(url);
-    this.policy = { ...policy, onTransientFailure: () => this.dropIfClosed() };
   }
 
-  /** The live connection and the absolute target directory; reconnects after a drop. */
-  async connection(): Promise<{ conn: SshConnection; dir: string }> {
-    if (this.closing) throw new BackendError(`failed to use ${this.display}: backend closed`, { exitCode: ExitCode.codeError });
-    if (this.current) {
-      const c = await this.current.catch(() => undefined);
+  /** The live connection and the absolute target directory; connects (again) when there is none. */
+  async connection(): Promise<Live> {
+    for (;;) {
+      if (this.closing) throw new BackendError(`failed to use ${this.display}: backend closed`, { exitCode: ExitCode.codeError });
+      const cur = this.current;
+      if (!cur) break;
+      const c = await cur.catch(() => undefined);
       if (c && !c.conn.closed) return c;
-      if (this.current && (!c || c.conn.closed)) this.current = undefined;
+      // Dead or failed: forget it, unless another caller already replaced it.
+      if (this.current === cur) this.current = undefined;
     }
-    if (!this.current) {
-      const attempt = (async () => {
-        const conn = await connectSsh(this.settings);
-        try {
-          const dir = await conn.guard(ensureRemoteDir(conn.sftp, this.url.path));
-          return { conn, dir };
-        } catch (err) {
-          conn.client.end();
-          throw err;
-        }
-      })();
-      this.current = attempt;
-      attempt.catch(() => { if (this.current === attempt) this.current = undefined; });
-    }
-    return this.current;
+    const attempt = (async () => {
+      const conn = await connectSsh(this.settings);
+      try {
+        return { conn, dir: await conn.guard(ensureRemoteDir(conn.sftp, this.url.path)) };
+      } catch (err) {
+        conn.client.end();
+        throw err;
+      }
+    })();
+    this.current = attempt;
+    attempt.catch(() => { if (this.current === attempt) this.current = undefined; });
+    return attempt;
   }
 
-  /** After a transient failure: forget a connection that is gone or stuck, so the retry reconnects. */
-  private async dropIfClosed(): Promise<void> {
-    const cur = this.current;
-    if (!cur) return;
-    const c = await cur.catch(() => undefined);
-    if (c && this.current === cur) {
-      this.current = undefined;
-      c.conn.client.end();
+  /**
+   * One try of an operation on the live connection. A transient failure also retires that connection
+   * (a stuck one is not always closed yet) so the next try reconnects; a connection that another
+   * operation has already replaced is left alone.
+   */
+  private async onConnection<T>(fn: (c: Live) => Promise<T>): Promise<T> {
+    const c = await this.connection();
+    try {
+      return await fn(c);
+    } catch (err) {
+      if (classifyFailure(err).transient) {
+        c.conn.client.end();
+        const cur = this.current;
+        if (cur && (await cur.catch(() => undefined)) === c && this.current === cur) this.current = undefined;
+      }
+      throw err;
     }
   }
 
@@ -92,20 +109,18 @@ class SshBackend implements Backend {
   async put(name: string, localFile: string): Promise<void> {
     this.check(name, 'upload');
     const temp = uploadTempName(name); // one name for all tries: a retry overwrites its own leftovers
-    const what = `upload ${name} to ${this.display}`;
     try {
-      await withRetries(this.policy, what, async () => {
-        const { conn, dir } = await this.connection();
+      await withRetries(this.policy, `upload ${name} to ${this.display}`, () => this.onConnection(async ({ conn, dir }) => {
         const tempPath = path.posix.join(dir, temp);
         if (this.url.scheme === 'scp') {
-          await conn.guard(scpUpload(conn.client, localFile, tempPath));
+          await this.scpSlots.run(() => conn.guard(scpUpload(conn.client, localFile, tempPath)));
         } else {
           await conn.guard(sftpCall<void>((cb) => conn.sftp.fastPut(localFile, tempPath, TRANSFER, cb)));
         }
         await conn.guard(renameOver(conn.sftp, tempPath, path.posix.join(dir, name)));
-      }, localFailure(localFile, 'read'));
+      }), localFailure(localFile, 'read'));
     } catch (err) {
-      // Best effort: the connection may be gone, and then the leftover keeps its temporary name.
+      // Best effort: when the connection is gone the leftover keeps its temporary name, hidden from list().
       const c = await this.current?.catch(() => undefined);
       if (c && !c.conn.closed) await c.conn.guard(sftpCall<void>((cb) => c.conn.sftp.unlink(path.posix.join(c.dir, temp), cb))).catch(() => {});
       throw err;
@@ -114,37 +129,33 @@ class SshBackend implements Backend {
 
   async get(name: string, localFile: string): Promise<void> {
     this.check(name, 'download');
-    await withRetries(this.policy, `download ${name} from ${this.display}`, async () => {
-      const { conn, dir } = await this.connection();
+    await withRetries(this.policy, `download ${name} from ${this.display}`, () => this.onConnection(async ({ conn, dir }) => {
       const remote = path.posix.join(dir, name);
-      if (this.url.scheme === 'scp') await conn.guard(scpDownload(conn.client, remote, localFile));
+      if (this.url.scheme === 'scp') await this.scpSlots.run(() => conn.guard(scpDownload(conn.client, remote, localFile)));
       else await conn.guard(sftpCall<void>((cb) => conn.sftp.fastGet(remote, localFile, TRANSFER, cb)));
-    }, localFailure(localFile, 'write'));
+    }), localFailure(localFile, 'write'));
   }
 
   async list(): Promise<string[]> {
-    return withRetries(this.policy, `list ${this.display}`, async () => {
-      const { conn, dir } = await this.connection();
+    return withRetries(this.policy, `list ${this.display}`, () => this.onConnection(async ({ conn, dir }) => {
       const entries = await conn.guard(sftpCall<FileEntryWithStats[]>((cb) => conn.sftp.readdir(dir, cb)));
       return entries
         .filter((e) => (e.attrs.mode & S_IFMT) !== S_IFDIR && isPlainName(e.filename) && !e.filename.startsWith(UPLOAD_TEMP_PREFIX))
         .map((e) => e.filename)
         .sort();
-    });
+    }));
   }
 
   async remove(name: string): Promise<void> {
     this.check(name, 'delete');
-    await withRetries(this.policy, `delete ${name} from ${this.display}`, async () => {
-      const { conn, dir } = await this.connection();
+    await withRetries(this.policy, `delete ${name} from ${this.display}`, () => this.onConnection(async ({ conn, dir }) => {
       await conn.guard(sftpCall<void>((cb) => conn.sftp.unlink(path.posix.join(dir, name), cb)));
-    });
+    }));
   }
 
   async stat(name: string): Promise<{ size: number } | null> {
     this.check(name, 'stat');
-    return withRetries(this.policy, `stat ${name} in ${this.display}`, async () => {
-      const { conn, dir } = await this.connection();
+    return withRetries(this.policy, `stat ${name} in ${this.display}`, () => this.onConnection(async ({ conn, dir }) => {
       try {
         const st = await conn.guard(sftpCall<Stats>((cb) => conn.sftp.stat(path.posix.join(dir, name), cb)));
         return { size: st.size };
@@ -152,7 +163,7 @@ class SshBackend implements Backend {
         if ((err as { code?: unknown }).code === SFTP_NO_SUCH_FILE) return null;
         throw err;
       }
-    });
+    }));
   }
 
   async close(): Promise<void> {
@@ -162,6 +173,23 @@ class SshBackend implements Backend {
     if (c && !c.conn.closed) {
       c.conn.client.end();
       await c.conn.whenClosed;
+    }
+  }
+}
+
+/** A counting semaphore: at most `n` tasks at once, the rest wait in order. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(n: number) { this.free = n; }
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((r) => this.waiting.push(r));
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(); else this.free++;
     }
   }
 }

@@ -88,10 +88,11 @@ describe.each(['sftp', 'scp'] as const)('%s://', (scheme) => {
     const dir = path.join(s.remoteDir, `${scheme}-conc`);
     const b = await openBackend(s.url(scheme, dir), { ...FAST, env: s.env });
     try {
-      const files = await Promise.all([0, 1, 2, 3, 4].map((i) => localFile(`c${i}`, 700_000 + i)));
-      await Promise.all(files.map((f, i) => b.put(`vol${i}`, f.file)));
-      expect(await b.list()).toEqual(['vol0', 'vol1', 'vol2', 'vol3', 'vol4']);
-      await Promise.all(files.map((_, i) => b.get(`vol${i}`, path.join(local, `g${i}`))));
+      // 12 at once: more than OpenSSH's 10 sessions per connection, which scp:// channels count against
+      const files = await Promise.all(Array.from({ length: 12 }, (_, i) => localFile(`c${i}`, 300_000 + i)));
+      await Promise.all(files.map((f, i) => b.put(`vol${String(i).padStart(2, '0')}`, f.file)));
+      expect(await b.list()).toEqual(files.map((_, i) => `vol${String(i).padStart(2, '0')}`));
+      await Promise.all(files.map((_, i) => b.get(`vol${String(i).padStart(2, '0')}`, path.join(local, `g${i}`))));
       for (let i = 0; i < files.length; i++) expect((await fsp.readFile(path.join(local, `g${i}`))).equals(files[i].data)).toBe(true);
     } finally {
       await b.close();
