@@ -21,7 +21,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
+import { promises as fsp, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -215,6 +215,13 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<SshdServer
     killPids([...descendants(proc.pid), proc.pid]);
   };
   let stopped = false;
+  // If the test process ends without stop() (a crash, a timeout), still take sshd and the user away.
+  const onExit = (): void => {
+    killAll();
+    if (createdUser) spawnSync('userdel', [user]);
+    rmSync(baseDir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   const server: SshdServer = {
     host: '127.0.0.1',
     get port() { return port; },
@@ -229,6 +236,7 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<SshdServer
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      process.off('exit', onExit);
       killAll();
       if (proc && proc.exitCode === null && proc.signalCode === null) await new Promise((r) => proc!.once('exit', r));
       if (createdUser) spawnSync('userdel', [user]);
