@@ -3,15 +3,18 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { RsyncError } from './errors.js';
 import type { PatchBasis } from './patch.js';
 
-/** Reads shorter than this are served from a window cache: deltas often copy many small nearby blocks. */
-const SMALL_READ = 64 << 10;
-const WINDOW = 1 << 20;
+/**
+ * Reads shorter than this are served from a small window cache: deltas often copy many block-sized
+ * pieces that lie close together. The window is small so that a lone short copy reads little extra.
+ */
+const SMALL_READ = 8 << 10;
+const WINDOW = 64 << 10;
 
 /**
  * Opens `path` as a patch basis. Reads are synchronous on purpose: they hit a local file (usually the
  * page cache) and a thread-pool round trip per COPY would cost more than the read itself.
  */
-export async function fileBasis(path: string): Promise<PatchBasis & { close(): Promise<void> }> {
+export async function fileBasis(path: string): Promise<PatchBasis & Required<Pick<PatchBasis, 'readInto'>> & { close(): Promise<void> }> {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -49,6 +52,14 @@ export async function fileBasis(path: string): Promise<PatchBasis & { close(): P
         }
         const buf = Buffer.allocUnsafe(length);
         return buf.subarray(0, readFully(buf, position));
+      } catch (err) {
+        throw new RsyncError('io', `failed to read basis ${path}: ${(err as Error).message}`);
+      }
+    },
+    async readInto(position: number, target: Uint8Array, offset: number, length: number): Promise<number> {
+      if (closed) throw new Error(`basis ${path} is closed`);
+      try {
+        return readFully(Buffer.from(target.buffer, target.byteOffset + offset, length), position);
       } catch (err) {
         throw new RsyncError('io', `failed to read basis ${path}: ${(err as Error).message}`);
       }

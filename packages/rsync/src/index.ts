@@ -6,7 +6,7 @@
  * the new file through the match search and encodes commands (delta-encoding.ts); patch.ts applies a
  * delta to a random-access basis such as fileBasis(). The hot loops — rolling sums, MD4, BLAKE2b and
  * the weak-sum index — are AssemblyScript in ../assembly, compiled to build/rsync.wasm (wasm.ts);
- * whole-file.ts spreads signature hashing over worker threads.
+ * parallel-signature.ts spreads signature hashing over worker threads for large inputs.
  */
 export {
   type StrongHash,
@@ -22,6 +22,7 @@ export {
 } from './params.js';
 export { RsyncError, type RsyncStatus } from './errors.js';
 export { SignatureBuilder, Signature } from './signature.js';
+export { parallelSignature, signatureOf, type ParallelSignatureOptions } from './parallel-signature.js';
 export { DeltaBuilder } from './delta.js';
-export { patch, type PatchBasis } from './patch.js';
+export { patch, type PatchBasis, type PatchOptions } from './patch.js';
 export { fileBasis } from './file-basis.js';

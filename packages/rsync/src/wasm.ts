@@ -37,7 +37,7 @@ export interface RsyncExports {
 
 let compiled: WebAssembly.Module | undefined;
 
-function wasmModule(): WebAssembly.Module {
+export function wasmModule(): WebAssembly.Module {
   if (!compiled) {
     const url = new URL('../build/rsync.wasm', import.meta.url);
     let bytes: Buffer;

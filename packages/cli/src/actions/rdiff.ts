@@ -8,6 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import {
   DeltaBuilder,
   fileBasis,
+  parallelSignature,
   patch,
   rdiffSignatureParams,
   RsyncError,
@@ -35,6 +36,8 @@ const EXIT: Record<RsyncStatus | 'syntax', number> = {
 };
 
 const READ_SIZE = 1 << 20;
+/** Inputs at least this large are hashed on worker threads (starting them costs tens of ms). */
+const PARALLEL_SIGNATURE_MIN = 16 << 20;
 
 class UsageError extends Error {}
 
@@ -127,7 +130,8 @@ class Output {
   async write(data: Uint8Array): Promise<void> {
     if (data.length === 0) return;
     if (this.stream) {
-      if (!this.stream.write(data)) await new Promise<void>((resolve) => this.stream!.once('drain', resolve));
+      // The stream may hold on to what it is given, and patch output buffers are reused: copy.
+      if (!this.stream.write(Buffer.from(data))) await new Promise<void>((resolve) => this.stream!.once('drain', resolve));
       return;
     }
     try {
@@ -201,9 +205,13 @@ async function signature(files: string[], o: RdiffOptions, io: Io): Promise<void
     const params = rdiffSignatureParams({ fileSize: input.size, blockLen: o.blockSize, strongLen: o.sumSize, hash: o.hash, weak: o.rollsum });
     const out = Output.open(files[1], o.force, io);
     try {
-      const b = new SignatureBuilder(params);
-      for await (const c of input.chunks()) await out.write(b.update(c));
-      await out.write(b.final());
+      if ((input.size ?? 0) >= PARALLEL_SIGNATURE_MIN) {
+        for await (const c of parallelSignature(params, input.chunks())) await out.write(c);
+      } else {
+        const b = new SignatureBuilder(params);
+        for await (const c of input.chunks()) await out.write(b.update(c));
+        await out.write(b.final());
+      }
       out.close();
     } catch (err) {
       out.discard();
@@ -260,7 +268,7 @@ async function patchCommand(files: string[], o: RdiffOptions, io: Io): Promise<v
     try {
       const out = Output.open(files[2], o.force, io);
       try {
-        for await (const c of patch(basis, input.chunks())) await out.write(c);
+        for await (const c of patch(basis, input.chunks(), { reuseOutput: true })) await out.write(c);
         out.close();
       } catch (err) {
         out.discard();
