@@ -130,6 +130,7 @@ export async function connectSsh(s: SshSettings): Promise<SshConnection> {
   let newHostKey: Buffer | undefined;
 
   const auths = authAttempts(s);
+  const skipped = auths.skipped;
   const tried: string[] = [];
   const client = new Client();
   const config: ConnectConfig = {
@@ -197,7 +198,6 @@ export async function connectSsh(s: SshSettings): Promise<SshConnection> {
       const k = classifyFailure(err);
       reject(new BackendError(`cannot connect to ${s.host} port ${s.port}: ${k.cause}`, { exitCode: ExitCode.userError, transient: k.transient || err.level === 'client-socket' || err.level === 'client-timeout', cause: err }));
     });
-    const skipped = auths.skipped;
     try {
       client.connect(config);
     } catch (err) {

@@ -158,6 +158,21 @@ describe('authentication and host keys', () => {
     }
   });
 
+  it('says why a passphrase-protected key file could not be used unattended', async () => {
+    const home = await bareHome();
+    try {
+      const key = path.join(home, '.ssh', 'id_ed25519');
+      await fsp.copyFile(s.clientKey, key);
+      const r = spawnSync('ssh-keygen', ['-q', '-p', '-P', '', '-N', 'throwaway-passphrase', '-f', key], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const err = await failure(openBackend(s.url('sftp', 'enc'), { ...FAST, env: { ...s.env, HOME: home } }));
+      expect(err.exitCode).toBe(23);
+      expect(err.message).toMatch(/authentication as \S+ failed \(tried nothing.*; skipped ~\/\.ssh\/id_ed25519 \(passphrase-protected: load it into ssh-agent\)\)$/);
+    } finally {
+      await fsp.rm(home, { recursive: true, force: true });
+    }
+  });
+
   it('follows a ~/.ssh/config Host alias (HostName, User, Port, IdentityFile, UserKnownHostsFile)', async () => {
     const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'dts-home-'));
     try {
