@@ -39,3 +39,4 @@ export { acquireArchiveLock, LOCK_HELD_EXIT, type ArchiveLock, type LockOptions 
 export { planRemoval, executeRemoval, nthNewestFullTime, type RemovalPlan, type RemoveMode } from './retention/remove-old.js';
 export { planCleanup, executeCleanup, partialLastSet, deletePartialSet, type CleanupPlan } from './retention/cleanup.js';
 export { type DeletionTarget, type RetentionLog } from './retention/deletion.js';
+export { restoredEntries, type RestoredEntry, type RestoredEntriesOptions, type DamagedVolume } from './restore/restore.js';

@@ -28,6 +28,7 @@ export async function run(ctx: ActionContext): Promise<number> {
       force: ctx.options.force,
       numericOwner: ctx.options.numericOwner,
       restoreOwnership: process.getuid?.() === 0 && !ctx.options.doNotRestoreOwnership,
+      ignoreErrors: ctx.options.ignoreErrors,
     });
     return 0;
   } finally {

@@ -9,7 +9,7 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { compareIndex, Manifest, pathToIndex, type Index } from '@duplicity-ts/archive';
+import { compareIndex, formatTimeString, Manifest, pathToIndex, type Index, type ManifestVolume, type TarHeader } from '@duplicity-ts/archive';
 import { fileBasis, patch } from '@duplicity-ts/rsync';
 import type { BackupSet } from '../collection/backup-set.js';
 import { backupChainAt, type Collection } from '../collection/collection.js';
@@ -31,6 +31,11 @@ export interface RestoreOptions {
   /** chown restored items; default: when running as root. */
   restoreOwnership?: boolean;
   numericOwner?: boolean;
+  /**
+   * --ignore-errors: skip what depends on a damaged or missing volume, warn about each skipped
+   * item, and restore everything else (duplicity logs and continues; the exit code stays 0).
+   */
+  ignoreErrors?: boolean;
 }
 
 export interface RestoreResult {
@@ -38,6 +43,9 @@ export interface RestoreResult {
   items: number;
   /** The sets read, oldest first. */
   sets: BackupSet[];
+  /** --ignore-errors: the items skipped (paths relative to the target) and the volumes that failed. */
+  skipped: string[];
+  damaged: DamagedVolume[];
 }
 
 /** Reads a set's manifest: the cache's plain copy if there is one, else the backend's. */
@@ -122,6 +130,99 @@ async function* applyChain(ctx: ReadContext, base: SetEntry, diffs: SetEntry[]):
   }
 }
 
+/** One item of the state at the restore time, relative to the restore prefix. */
+export interface RestoredEntry {
+  /** Index relative to the restore prefix (the target itself is []). */
+  rel: Index;
+  /** The newest header: the item's metadata at the restore time. */
+  header: TarHeader;
+  /** A regular file's content, patched through the chain; read at most once. */
+  content?: AsyncIterable<Uint8Array>;
+}
+
+/** A volume that could not be read (--ignore-errors): the index range it held, per its manifest. */
+export interface DamagedVolume {
+  set: BackupSet;
+  volume: ManifestVolume;
+  error: Error;
+}
+
+export interface RestoredEntriesOptions {
+  /**
+   * --ignore-errors: a volume that fails (missing, hash mismatch, undecryptable, unreadable) is
+   * reported here and skipped instead of ending the run; every item in its index range, in any
+   * set of the chain, is then skipped with a warning, since its content cannot be trusted.
+   */
+  onDamagedVolume?(d: DamagedVolume): void;
+  /** Called for an item skipped because of damage. */
+  onSkipped?(index: Index, why: string): void;
+}
+
+function showIndex(i: Index): string {
+  return i.length ? Buffer.concat(i.flatMap((c, n) => (n ? [Buffer.from('/'), c] : [c]))).toString() : '.';
+}
+
+/**
+ * The state at a time as a stream of items in index order (FORMAT.md §11.4 steps 3-6): the merge
+ * of the sets' entry streams, each item patched from its newest snapshot through the later diffs.
+ * restore writes these; verify compares them with the live tree.
+ */
+export async function* restoredEntries(
+  ctx: ReadContext,
+  sets: BackupSet[],
+  prefix: Index,
+  o: RestoredEntriesOptions = {},
+): AsyncGenerator<RestoredEntry> {
+  const log = ctx.log ?? quietLog;
+  const damaged: DamagedVolume[] = [];
+  const readers: SetReader[] = [];
+  for (const set of sets) {
+    const manifest = await loadManifest(ctx, set);
+    const onVolumeError = o.onDamagedVolume
+      ? (volume: ManifestVolume, error: Error) => {
+          const d = { set, volume, error };
+          damaged.push(d);
+          o.onDamagedVolume!(d);
+        }
+      : undefined;
+    readers.push(new SetReader(ctx, set, volumesFor(manifest, prefix), onVolumeError));
+  }
+  const damageAt = (index: Index) =>
+    damaged.find((d) => compareIndex(d.volume.start, index) <= 0 && compareIndex(index, d.volume.end) <= 0);
+  try {
+    const heads = await Promise.all(readers.map((r) => r.next()));
+    for (;;) {
+      let min: Index | null = null;
+      for (const h of heads) if (h && (min === null || compareIndex(h.index, min) < 0)) min = h.index;
+      if (min === null) break;
+      const group: { slot: number; entry: SetEntry }[] = [];
+      heads.forEach((h, slot) => {
+        if (h && compareIndex(h.index, min!) === 0) group.push({ slot, entry: h });
+      });
+      const hit = startsWith(min, prefix) ? damageAt(min) : undefined;
+      if (hit) {
+        o.onSkipped?.(min, `it is in damaged volume ${hit.volume.number} of the ${hit.set.type} backup set of ${formatTimeString(hit.set.endTime)}`);
+      } else if (startsWith(min, prefix)) {
+        // Walk back from the newest entry to the first snapshot or deletion.
+        let b = group.length - 1;
+        while (b >= 0 && group[b].entry.kind === 'diff') b--;
+        if (b < 0) {
+          log.warn(`skipping ${showIndex(min)}: its diffs have no base snapshot`);
+        } else if (group[b].entry.kind === 'snapshot') {
+          const base = group[b].entry;
+          const diffs = group.slice(b + 1).map((g) => g.entry);
+          const newest = diffs.length ? diffs[diffs.length - 1] : base;
+          const content = base.header.type === 'file' || diffs.length ? applyChain(ctx, base, diffs) : undefined;
+          yield { rel: min.slice(prefix.length), header: newest.header, content };
+        }
+      }
+      for (const g of group) heads[g.slot] = await readers[g.slot].next();
+    }
+  } finally {
+    await Promise.all(readers.map((r) => r.close().catch(() => undefined)));
+  }
+}
+
 export async function restore(ctx: ReadContext, col: Collection, o: RestoreOptions): Promise<RestoreResult> {
   const log = ctx.log ?? quietLog;
   const chain = backupChainAt(col, o.time);
@@ -135,46 +236,46 @@ export async function restore(ctx: ReadContext, col: Collection, o: RestoreOptio
   });
   await writer.checkTarget();
 
-  const readers: SetReader[] = [];
-  for (const set of sets) {
-    const manifest = await loadManifest(ctx, set);
-    readers.push(new SetReader(ctx, set, volumesFor(manifest, prefix)));
-  }
   let found = false;
-  try {
-    const heads = await Promise.all(readers.map((r) => r.next()));
-    for (;;) {
-      let min: Index | null = null;
-      for (const h of heads) if (h && (min === null || compareIndex(h.index, min) < 0)) min = h.index;
-      if (min === null) break;
-      const group: { slot: number; entry: SetEntry }[] = [];
-      heads.forEach((h, slot) => {
-        if (h && compareIndex(h.index, min!) === 0) group.push({ slot, entry: h });
-      });
-      if (startsWith(min, prefix)) {
-        // Walk back from the newest entry to the first snapshot or deletion.
-        let b = group.length - 1;
-        while (b >= 0 && group[b].entry.kind === 'diff') b--;
-        if (b < 0) {
-          log.warn(`skipping ${Buffer.concat(min.flatMap((c, i) => (i ? [Buffer.from('/'), c] : [c]))).toString()}: its diffs have no base snapshot`);
-        } else if (group[b].entry.kind === 'snapshot') {
-          const base = group[b].entry;
-          const diffs = group.slice(b + 1).map((g) => g.entry);
-          const newest = diffs.length ? diffs[diffs.length - 1] : base;
-          const content = base.header.type === 'file' || diffs.length ? applyChain(ctx, base, diffs) : undefined;
-          await writer.write(min.slice(prefix.length), newest.header, content);
-          found = true;
-        }
+  const skipped: string[] = [];
+  const damaged: DamagedVolume[] = [];
+  const ignore: RestoredEntriesOptions = o.ignoreErrors
+    ? {
+        onDamagedVolume: (d) => {
+          damaged.push(d);
+          log.warn(
+            `Error reading volume ${d.volume.number} of the ${d.set.type} backup set of ${formatTimeString(d.set.endTime)} ` +
+              `(items ${showIndex(d.volume.start)} to ${showIndex(d.volume.end)}), ignored (--ignore-errors): ${d.error.message}`,
+          );
+        },
+        onSkipped: (index, why) => {
+          skipped.push(showIndex(index));
+          log.warn(`Skipping ${showIndex(index)}: ${why}`);
+        },
       }
-      for (const g of group) heads[g.slot] = await readers[g.slot].next();
+    : {};
+  for await (const e of restoredEntries(ctx, sets, prefix, ignore)) {
+    if (!o.ignoreErrors) {
+      await writer.write(e.rel, e.header, e.content);
+    } else {
+      try {
+        await writer.write(e.rel, e.header, e.content);
+      } catch (err) {
+        // A file whose content continued into a damaged volume, or whose delta failed.
+        skipped.push(showIndex(e.rel));
+        log.warn(`Skipping ${showIndex(e.rel)}: ${(err as Error).message}`);
+        continue;
+      }
     }
-    await writer.finish();
-  } finally {
-    await Promise.all(readers.map((r) => r.close().catch(() => undefined)));
+    found = true;
+  }
+  await writer.finish();
+  if (damaged.length || skipped.length) {
+    log.warn(`Restore finished with errors ignored: ${damaged.length} damaged volume(s), ${skipped.length} item(s) not restored.`);
   }
   if (!found) {
     if (prefix.length) throw userError(`${o.fileToRestore} not found in archive - no files restored.`, 19);
     throw userError('No files found in archive - nothing restored.', 20);
   }
-  return { items: writer.written, sets };
+  return { items: writer.written, sets, skipped, damaged };
 }

@@ -44,16 +44,39 @@ export class SetReader {
   private peeked: RawEntry | null | undefined;
   private current: { drain(): Promise<void> } | undefined;
 
+  /** Volumes that failed so far (only counted with onVolumeError). */
+  private failures = 0;
+
+  /**
+   * `onVolumeError` (--ignore-errors): a volume that cannot be fetched or read is reported and
+   * skipped, and reading goes on with the next one; without it the error ends the stream.
+   */
   constructor(
     private readonly ctx: ReadContext,
     readonly set: BackupSet,
     volumes: ManifestVolume[],
+    private readonly onVolumeError?: (volume: ManifestVolume, error: Error) => void,
   ) {
     this.raw = this.rawEntries(volumes);
   }
 
   private async *rawEntries(volumes: ManifestVolume[]): AsyncGenerator<RawEntry> {
     for (const vol of volumes) {
+      if (!this.onVolumeError) {
+        yield* this.volumeEntries(vol);
+        continue;
+      }
+      try {
+        yield* this.volumeEntries(vol);
+      } catch (err) {
+        this.failures++;
+        this.onVolumeError(vol, err as Error);
+      }
+    }
+  }
+
+  private async *volumeEntries(vol: ManifestVolume): AsyncGenerator<RawEntry> {
+    {
       const file = this.set.volumes.get(vol.number);
       if (!file) {
         throw userError(`failed to restore: volume ${vol.number} of the backup set ending ${this.set.endTime} is missing from the backend`, 53);
@@ -112,11 +135,19 @@ export class SetReader {
     const sameEntry = (nx: RawEntry | null): nx is RawEntry =>
       nx !== null && nx.multivol && nx.kind === first.kind && compareIndex(nx.index, first.index) === 0;
     const self = this;
+    const failuresBefore = this.failures;
     async function* chunks(): AsyncGenerator<Uint8Array> {
+      let lastSize = first.header.size;
       yield* first.body;
       for (let nx = await self.peekRaw(); sameEntry(nx); nx = await self.peekRaw()) {
         self.takeRaw();
+        lastSize = nx.header.size;
         yield* nx.body;
+      }
+      // A payload whose next volume was skipped (--ignore-errors) ends early: never pass it off as
+      // whole. Every chunk but the last is a full 64 KiB one (§4.3), so a short last chunk means complete.
+      if (self.failures !== failuresBefore && lastSize >= 65536) {
+        throw userError(`its data continues into a damaged volume of the backup set ending ${self.set.endTime}`, 21);
       }
     }
     this.current = {

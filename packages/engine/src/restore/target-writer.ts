@@ -175,7 +175,15 @@ export class TargetWriter {
         await this.clearExisting(p, false);
         const fh = await open(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         try {
-          if (content) await writeBatched(fh, content);
+          if (content) {
+            try {
+              await writeBatched(fh, content);
+            } catch (err) {
+              // Content that failed midway (a damaged volume, a bad delta) must not stay as a short file.
+              await rm(p, { force: true });
+              throw err;
+            }
+          }
           if (this.opts.restoreOwnership) {
             await fh.chown(this.owners.uid(h.uname, h.uid), this.owners.gid(h.gname, h.gid)).catch((err: Error) => {
               this.log.warn(`failed to set the owner of ${p.toString()}: ${err.message}`);
