@@ -5,10 +5,10 @@
  * restored. Needs `npm run build` (npm test builds first).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 const shared = path.resolve(repoRoot, '../shared');
@@ -27,3 +27,49 @@ it('check-restores.sh passes for every fixture scenario', () => {
     rmSync(cache, { recursive: true, force: true });
   }
 }, 60_000);
+
+describe('encrypted archives through the CLI', () => {
+  const fx = path.join(shared, 'fixtures/duplicity-0.8.22');
+  const bin = path.join(repoRoot, 'node_modules/.bin/duplicity-ts');
+  let work: string;
+  beforeAll(() => {
+    work = mkdtempSync(path.join(tmpdir(), 'restore-cli-'));
+  });
+  afterAll(() => {
+    spawnSync('gpgconf', ['--homedir', path.join(work, 'gnupg'), '--kill', 'all']);
+    rmSync(work, { recursive: true, force: true });
+  });
+  const restoreCli = (args: string[], env: Record<string, string>) =>
+    spawnSync(bin, ['restore', ...args], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH!, HOME: work, XDG_CACHE_HOME: path.join(work, `cache-${Math.random()}`), ...env },
+    });
+  const out = () => path.join(work, `out-${Math.random().toString(36).slice(2)}`);
+
+  it('a wrong passphrase is exit 31 with one line naming the file', () => {
+    const r = restoreCli([`file://${fx}/symmetric/archive`, out()], { PASSPHRASE: 'not-the-passphrase-x7' });
+    expect(r.status).toBe(31);
+    expect(r.stderr).toMatch(/^duplicity-ts: failed to decrypt duplicity-[^ ]+\.gpg: [^\n]+\n$/);
+    expect(r.stderr).not.toContain('not-the-passphrase-x7'); // the passphrase is never echoed
+  });
+
+  it('--sign-key is enforced on volumes: unsigned volumes are exit 22, a good signer restores', () => {
+    let r = restoreCli(['--sign-key', 'EC5E36C15C296022', `file://${fx}/symmetric/archive`, out()], { PASSPHRASE: 'fixture-symmetric-b377f3ce0c7d' });
+    expect(r.status).toBe(22);
+    expect(r.stderr).toMatch(/vol1\.difftar\.gpg: Volume was signed by key None, not EC5E36C15C296022\n$/);
+    const gnupg = path.join(work, 'gnupg');
+    mkdirSync(gnupg, { mode: 0o700 });
+    const keys = readFileSync(path.join(fx, 'pubkey-signed/keys/keys.tsv'), 'utf8').split('\n').map((l) => l.split('\t'));
+    for (const role of ['encrypt', 'sign']) {
+      const pass = keys.find((k) => k[0] === role)![3];
+      spawnSync('gpg', ['--homedir', gnupg, '--batch', '--quiet', '--pinentry-mode', 'loopback', '--passphrase', pass, '--import', path.join(fx, `pubkey-signed/keys/${role}-secret.asc`)]);
+    }
+    const env = { PASSPHRASE: keys.find((k) => k[0] === 'encrypt')![3], GNUPGHOME: gnupg };
+    r = restoreCli(['--sign-key', 'EC5E36C15C296022', `file://${fx}/pubkey-signed/archive`, out()], env);
+    expect(r.status).toBe(22);
+    expect(r.stderr).toContain('Volume was signed by key 572BA39CF3188FFB, not EC5E36C15C296022');
+    r = restoreCli(['--sign-key', '572BA39CF3188FFB', `file://${fx}/pubkey-signed/archive`, out()], env);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+});

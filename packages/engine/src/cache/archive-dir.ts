@@ -91,7 +91,7 @@ async function copyToCache(ctx: ReadContext, f: NamedFile, key: string): Promise
     let plain = raw;
     let plainIsGzip = false;
     if (f.parsed.encrypted) {
-      plain = await decryptToTemp(ctx, f.name, raw);
+      plain = await decryptToTemp(ctx, f.name, raw, false);
       temps.push(plain);
     } else if (f.parsed.compressed) plainIsGzip = true;
     const finalName = f.parsed.kind === 'signature' ? `${key}.gz` : key;

@@ -68,10 +68,14 @@ async function decryptOptions(ctx: ReadContext, name: string): Promise<DecryptOp
   return ctx.decryptOptions();
 }
 
-/** Decrypts `src` (a downloaded .gpg file) into a new temp file and returns its path. */
-export async function decryptToTemp(ctx: ReadContext, name: string, src: string): Promise<string> {
+/**
+ * Decrypts `src` (a downloaded .gpg file) into a new temp file and returns its path. The signer is
+ * enforced on volumes only, as duplicity does (§9.6): manifests and sigtars may be unsigned.
+ */
+export async function decryptToTemp(ctx: ReadContext, name: string, src: string, isVolume: boolean): Promise<string> {
   const out = tempPath(ctx, 'plain');
-  const opts = await decryptOptions(ctx, name);
+  const all = await decryptOptions(ctx, name);
+  const opts = isVolume ? all : { ...all, requireSigner: undefined };
   // Loaded on first use: unencrypted restores should not pay for loading OpenPGP.
   const { decrypt } = await import('@duplicity-ts/pgp');
   try {
@@ -108,7 +112,7 @@ export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedNa
       }
     }
     if (parsed.encrypted) {
-      const plain = await decryptToTemp(ctx, name, raw);
+      const plain = await decryptToTemp(ctx, name, raw, parsed.kind === 'volume');
       temps.push(plain);
       await rm(raw, { force: true });
       return { plaintext: () => createReadStream(plain), dispose };
