@@ -13,8 +13,7 @@ export class GpgHome {
   readonly dir: string;
   constructor(opts: { agentConf?: string } = {}) {
     this.dir = mkdtempSync(join(tmpdir(), 'pgp-test-gnupg-'));
-    // A low agent S2K count keeps key protection cheap in tests; the fixtures cover gpg's default counts.
-    writeFileSync(join(this.dir, 'gpg-agent.conf'), `s2k-count 65536\n${opts.agentConf ?? ''}`);
+    if (opts.agentConf) writeFileSync(join(this.dir, 'gpg-agent.conf'), opts.agentConf);
   }
 
   /** Runs gpg in batch mode; the passphrase (if any) goes through fd 0 is not possible with stdin data, so a file. */
