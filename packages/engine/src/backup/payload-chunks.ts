@@ -37,10 +37,13 @@ const READ_SIZE = 1 << 20;
  * A file's bytes in 1 MiB reads, the next read already under way while the caller works on the
  * current one (reads run on the libuv pool, so disk and CPU overlap).
  */
-export async function* readFileAhead(fh: FileHandle): AsyncGenerator<Buffer> {
+export async function* readFileAhead(fh: FileHandle, expectedSize: number): AsyncGenerator<Buffer> {
   const readAt = (position: number) => {
-    const buf = Buffer.allocUnsafe(READ_SIZE);
-    return fh.read(buf, 0, READ_SIZE, position).then((r) => buf.subarray(0, r.bytesRead));
+    // Sized to what the file should still hold (one byte more shows growth), so small files do
+    // not each cost a 1 MiB buffer; the reads past the end are tiny.
+    const size = Math.max(1, Math.min(READ_SIZE, expectedSize - position + 1));
+    const buf = Buffer.allocUnsafe(size);
+    return fh.read(buf, 0, size, position).then((r) => buf.subarray(0, r.bytesRead));
   };
   let position = 0;
   let next = readAt(position);

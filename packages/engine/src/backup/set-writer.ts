@@ -7,7 +7,7 @@
  * copies afterwards (§11.7).
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -28,10 +28,10 @@ import type { EncryptOptions } from '@duplicity-ts/pgp';
 import { BackupStatistics } from '../stats.js';
 import type { Selector } from '../selection/selector.js';
 import { walkSource, type SourceEntry } from './source-walk.js';
-import { detectChanges, deviceNumbers, type OwnerResolver } from './change-detector.js';
+import { detectChanges, deviceNumbers, type Change, type OwnerResolver } from './change-detector.js';
 import type { BaseEntry } from './base-signatures.js';
 import { OwnerNames } from './owner-names.js';
-import { chunk64k, CHUNK_SIZE, looksIncompressible, readFileAhead } from './payload-chunks.js';
+import { chunk64k, CHUNK_SIZE, readFileAhead } from './payload-chunks.js';
 import { SigtarWriter } from './sigtar-writer.js';
 import { Uploader } from './uploader.js';
 import { VolumeFile, type VolumeEncoding } from './volume-file.js';
@@ -166,10 +166,19 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   let bytesRead = 0;
 
   /** A regular file's content or delta as difftar entries, its new signature into the sigtar. */
-  const writeRegular = async (src: SourceEntry, base: BaseEntry | undefined): Promise<{ read: number; payload: number } | null> => {
+  const writeRegular = async (
+    src: SourceEntry,
+    base: BaseEntry | undefined,
+    early: Promise<Buffer | Error> | undefined,
+  ): Promise<{ read: number; payload: number } | null> => {
     let fh;
+    let whole: Buffer | undefined;
     try {
-      fh = await open(src.fsPath, 'r');
+      if (early) {
+        const got = await early;
+        if (got instanceof Error) throw got;
+        whole = got;
+      } else fh = await open(src.fsPath, 'r');
     } catch (err) {
       stats.errors++;
       o.log.warn(`Error reading file ${displayPath(src.index)}: ${(err as Error).message}`);
@@ -184,7 +193,7 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
       const sigAt = await sigtar.beginPayload(encodeTarEntry(header(src, sigName, predicted)));
       let read = 0;
       async function* content(): AsyncGenerator<Buffer> {
-        for await (const buf of readFileAhead(fh!)) {
+        for await (const buf of whole ? [whole] : readFileAhead(fh!, src.stat.size)) {
           read += buf.length;
           bytesRead += buf.length;
           o.onProgress?.(bytesRead);
@@ -218,7 +227,6 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
           index: src.index,
           chunk: single ? undefined : k,
           moreChunks: !single && chunk.length === CHUNK_SIZE,
-          incompressible: looksIncompressible(chunk),
         });
       }
       const tail = sigBuilder.final();
@@ -226,7 +234,7 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
       await sigtar.endPayload(sigAt, predicted, (n) => encodeTarEntry(header(src, sigName, n)));
       return { read, payload };
     } finally {
-      await fh.close();
+      await fh?.close();
     }
   };
 
@@ -242,7 +250,8 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   });
 
   try {
-    for await (const ch of detectChanges(walk, o.base, { owners: o.owners, compareSize: o.compareSize })) {
+    const changes = detectChanges(walk, o.base, { owners: o.owners, compareSize: o.compareSize });
+    for await (const [ch, early] of lookahead(changes, PREFETCH_AHEAD, prefetchSmallFile)) {
       if (ch.op === 'deleted') {
         const idx = ch.base.index;
         const dh = encodeTarEntry(header(undefined, formatEntryName('deleted', idx, { isDir: false, stream: 'difftar' }), 0));
@@ -260,7 +269,7 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
         continue;
       }
       if (src.type === 'file') {
-        const r = await writeRegular(src, ch.op === 'diff' ? ch.base : undefined);
+        const r = await writeRegular(src, ch.op === 'diff' ? ch.base : undefined, early);
         if (!r) continue;
         stats.sourceFiles++;
         stats.sourceFileSize += r.read;
@@ -339,6 +348,31 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   await uploader!.drain();
   await rename(partPath, path.join(o.archiveDir, manifestLocal));
   return stats;
+}
+
+const PREFETCH_AHEAD = 16;
+const PREFETCH_MAX = 256 * 1024;
+
+/** Small files that will be read are read ahead, several at once: each open/read/close is a thread-pool round trip. */
+function prefetchSmallFile(ch: Change): Promise<Buffer | Error> | undefined {
+  if (ch.op !== 'snapshot' && ch.op !== 'diff') return undefined;
+  if (ch.src.type !== 'file' || ch.src.stat.size > PREFETCH_MAX) return undefined;
+  return readFile(ch.src.fsPath).catch((err: Error) => err);
+}
+
+/** Pairs each item with `start(item)`, begun while up to `n` earlier items are still being handled. */
+async function* lookahead<T, U>(src: AsyncIterable<T>, n: number, start: (t: T) => U): AsyncGenerator<[T, U]> {
+  const it = src[Symbol.asyncIterator]();
+  const queue: Promise<IteratorResult<[T, U]>>[] = [];
+  const pull = () =>
+    queue.push(it.next().then((r): IteratorResult<[T, U]> => (r.done ? { done: true, value: undefined } : { done: false, value: [r.value, start(r.value)] })));
+  for (let i = 0; i < n; i++) pull();
+  for (;;) {
+    const r = await queue.shift()!;
+    if (r.done) return;
+    pull();
+    yield r.value;
+  }
 }
 
 async function gzipFile(from: string, to: string): Promise<void> {

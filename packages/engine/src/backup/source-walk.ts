@@ -65,23 +65,18 @@ async function* walkDir(dir: Buffer, dirIndex: Buffer[], o: WalkOptions): AsyncG
     return;
   }
   names.sort(Buffer.compare);
-  for (const name of names) {
+  // lstat a directory's children concurrently (each is a thread-pool round trip), in order.
+  const stats = statAll(names.map((name) => childPath(dir, name)), o);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
     const fsPath = childPath(dir, name);
     const index = [...dirIndex, name];
-    let st: Stats;
-    try {
-      st = await lstat(fsPath);
-      if (o.followLinks && st.isSymbolicLink()) {
-        try {
-          st = await statFollow(fsPath);
-        } catch {
-          // A dangling link is stored as the link itself.
-        }
-      }
-    } catch (err) {
-      o.onError?.(fsPath, err as Error);
+    const got = await stats(i);
+    if (got instanceof Error) {
+      o.onError?.(fsPath, got);
       continue;
     }
+    const st = got;
     const type = sourceType(st);
     if (type === undefined) {
       o.onSkip?.(fsPath, 'socket');
@@ -126,4 +121,30 @@ async function* walkDir(dir: Buffer, dirIndex: Buffer[], o: WalkOptions): AsyncG
     yield entry;
     if (type === 'directory') yield* walkDir(fsPath, index, o);
   }
+}
+
+const STAT_AHEAD = 32;
+
+/**
+ * The lstat (or stat, following links) of each path, started up to STAT_AHEAD ahead of the one
+ * asked for, so the thread pool works on several while the walk handles one.
+ */
+function statAll(paths: Buffer[], o: WalkOptions): (i: number) => Promise<Stats | Error> {
+  const one = async (p: Buffer): Promise<Stats | Error> => {
+    try {
+      const st = await lstat(p);
+      if (o.followLinks && st.isSymbolicLink()) {
+        // A dangling link is stored as the link itself.
+        return await statFollow(p).catch(() => st);
+      }
+      return st;
+    } catch (err) {
+      return err as Error;
+    }
+  };
+  const out: Promise<Stats | Error>[] = [];
+  return (i) => {
+    while (out.length < Math.min(paths.length, i + 1 + STAT_AHEAD)) out.push(one(paths[out.length]));
+    return out[i];
+  };
 }

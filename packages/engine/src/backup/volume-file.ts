@@ -1,20 +1,28 @@
 /**
  * One volume (or signature file) as it is written to a local temp file before upload: the tar
- * bytes go through gzip (level 6, FORMAT.md §9.1), OpenPGP encryption, or nothing, and the SHA1 of
- * the bytes that reach the file (what the manifest records, §6.1) is computed on the way.
+ * bytes go through gzip (FORMAT.md §9.1), OpenPGP encryption, or nothing, and the SHA1 of the
+ * bytes that reach the file (what the manifest records, §6.1) is computed on the way.
  *
- * gzip runs in node:zlib's async mode, on the libuv thread pool, so compression overlaps with the
- * reading, signature and delta work on the main thread. Chunks marked incompressible switch the
- * deflate level to 0 (stored blocks) so random or media data costs no deflate time.
+ * Input is gathered into blocks. For gzip each block becomes its own gzip member, compressed by
+ * node:zlib's async API on the libuv thread pool, several blocks at once, and the members are
+ * written in order: gzip readers (Python's, which duplicity uses, and node's) read concatenated
+ * members as one stream, so this is a parallel gzip whose output any reader accepts. A block that
+ * looks incompressible (already compressed or encrypted data) is stored (level 0) instead of
+ * deflated. The writer is our own rather than a pigz-like package because none is maintained for
+ * node's async zlib.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { constants as zc, createGzip, type Gzip } from 'node:zlib';
+import { gzip as gzipAsync } from 'node:zlib';
+import { promisify } from 'node:util';
 import { encrypt, type EncryptOptions } from '@duplicity-ts/pgp';
 import { ByteChannel } from './byte-channel.js';
+import { looksIncompressible } from './payload-chunks.js';
 
-export type VolumeEncoding = { kind: 'plain' } | { kind: 'gzip' } | { kind: 'pgp'; options: EncryptOptions };
+const gzipBlock = promisify(gzipAsync);
+
+export type VolumeEncoding = { kind: 'plain' } | { kind: 'gzip'; level?: number } | { kind: 'pgp'; options: EncryptOptions };
 
 export interface ClosedFile {
   path: string;
@@ -22,104 +30,135 @@ export interface ClosedFile {
   sha1: string;
 }
 
+export interface VolumeFileOptions {
+  /** Bytes per block (and per gzip member). */
+  blockSize?: number;
+  /** gzip blocks compressed at once. */
+  parallel?: number;
+}
+
 export class VolumeFile {
-  /** Bytes that reached the file so far (what duplicity measures to cut volumes, §4.6). */
+  /** Bytes that reached the file so far. */
   written = 0;
   /** Bytes handed to `write` so far. */
   input = 0;
   private readonly out: WriteStream;
   private readonly hash: Hash = createHash('sha1');
-  private gzip?: Gzip;
-  private stored = false;
+  private readonly blockSize: number;
+  private readonly parallel: number;
+  private block: Buffer;
+  private blockLen = 0;
+  /** Input bytes handed on (compressing or queued) but not yet in the file. */
+  private pendingInput = 0;
+  private readonly inFlight: { promise: Promise<Buffer>; inputLen: number }[] = [];
   private channel?: ByteChannel;
-  private readonly finished: Promise<void>;
+  private encrypted?: Promise<void>;
+  private readonly outDone: Promise<void>;
 
   constructor(
     readonly path: string,
-    encoding: VolumeEncoding,
+    private readonly encoding: VolumeEncoding,
+    o: VolumeFileOptions = {},
   ) {
+    this.blockSize = o.blockSize ?? 1 << 20;
+    this.parallel = o.parallel ?? 4;
+    this.block = Buffer.allocUnsafe(this.blockSize);
     const out = createWriteStream(path, { highWaterMark: 1 << 20 });
     this.out = out;
-    const outDone = new Promise<void>((resolve, reject) => {
+    this.outDone = new Promise<void>((resolve, reject) => {
       out.on('finish', resolve);
       out.on('error', reject);
     });
-    if (encoding.kind === 'gzip') {
-      const gz = createGzip({ level: 6, chunkSize: 1 << 16, writableHighWaterMark: 1 << 20 } as object);
-      this.gzip = gz;
-      const gzDone = new Promise<void>((resolve, reject) => {
-        gz.on('end', resolve);
-        gz.on('error', reject);
-      });
-      gz.on('data', (c: Buffer) => this.emit(c, gz));
-      gz.on('end', () => out.end());
-      this.finished = Promise.all([gzDone, outDone]).then(() => undefined);
-    } else if (encoding.kind === 'pgp') {
+    this.outDone.catch(() => undefined);
+    if (encoding.kind === 'pgp') {
       const channel = new ByteChannel(4 << 20);
       this.channel = channel;
-      this.finished = (async () => {
+      this.encrypted = (async () => {
         try {
           for await (const c of encrypt(channel, encoding.options)) {
-            const b = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
-            this.hash.update(b);
-            this.written += b.length;
-            if (!out.write(b)) await once(out, 'drain');
+            await this.emit(Buffer.from(c.buffer, c.byteOffset, c.byteLength), 0);
           }
         } catch (err) {
           channel.fail(err);
-          out.destroy();
           throw err;
         }
-        out.end();
-        await outDone;
       })();
-      // Reported by close(); avoid an unhandled rejection before that.
-      this.finished.catch(() => undefined);
-    } else {
-      this.finished = outDone;
+      this.encrypted.catch(() => undefined);
     }
   }
 
-  private emit(c: Buffer, src: Gzip): void {
-    this.hash.update(c);
-    this.written += c.length;
-    if (!this.out.write(c)) {
-      src.pause();
-      this.out.once('drain', () => src.resume());
-    }
+  /**
+   * What the volume will hold once everything handed over is written: exact for plain files,
+   * an upper bound while gzip or encryption still has input in hand.
+   */
+  get projectedSize(): number {
+    return this.written + this.pendingInput + this.blockLen;
   }
 
-  async write(data: Buffer, incompressible = false): Promise<void> {
+  private async emit(b: Buffer, inputLen: number): Promise<void> {
+    this.hash.update(b);
+    this.written += b.length;
+    this.pendingInput -= inputLen;
+    if (!this.out.write(b)) await once(this.out, 'drain');
+  }
+
+  async write(data: Buffer): Promise<void> {
     this.input += data.length;
-    if (this.gzip) {
-      const gz = this.gzip;
-      if (incompressible !== this.stored) {
-        this.stored = incompressible;
-        // params() flushes what is pending at the old level, then switches (typed loosely in @types/node 20).
-        const withParams = gz as unknown as { params(level: number, strategy: number, cb: () => void): void };
-        await new Promise<void>((r) => withParams.params(incompressible ? zc.Z_NO_COMPRESSION : 6, zc.Z_DEFAULT_STRATEGY, () => r()));
-      }
-      if (!gz.write(data)) await once(gz, 'drain');
-    } else if (this.channel) {
-      await this.channel.push(data);
-    } else {
-      this.hash.update(data);
-      this.written += data.length;
-      if (!this.out.write(data)) await once(this.out, 'drain');
+    let off = 0;
+    while (off < data.length) {
+      const n = Math.min(data.length - off, this.blockSize - this.blockLen);
+      data.copy(this.block, this.blockLen, off, off + n);
+      this.blockLen += n;
+      off += n;
+      if (this.blockLen === this.blockSize) await this.dispatch();
     }
+  }
+
+  /** Hands the gathered block on to the encoding. */
+  private async dispatch(): Promise<void> {
+    if (this.blockLen === 0) return;
+    const block = this.block.subarray(0, this.blockLen);
+    const len = this.blockLen;
+    this.block = Buffer.allocUnsafe(this.blockSize);
+    this.blockLen = 0;
+    this.pendingInput += len;
+    const enc = this.encoding;
+    if (enc.kind === 'gzip') {
+      const level = looksIncompressible(block) ? 0 : (enc.level ?? 6);
+      this.inFlight.push({ promise: gzipBlock(block, { level }), inputLen: len });
+      while (this.inFlight.length >= this.parallel) await this.writeOldest();
+    } else if (enc.kind === 'pgp') {
+      await this.channel!.push(block);
+      // The encrypter's output is counted as it arrives; its input is no longer ours to count.
+      this.pendingInput -= len;
+    } else {
+      await this.emit(block, len);
+    }
+  }
+
+  private async writeOldest(): Promise<void> {
+    const first = this.inFlight.shift()!;
+    await this.emit(await first.promise, first.inputLen);
   }
 
   async close(): Promise<ClosedFile> {
-    if (this.gzip) this.gzip.end();
-    else if (this.channel) this.channel.close();
-    else this.out.end();
-    await this.finished;
+    await this.dispatch();
+    while (this.inFlight.length) await this.writeOldest();
+    if (this.encoding.kind === 'gzip' && this.written === 0) {
+      // An empty volume is still a gzip file (duplicity's empty incremental is 20 bytes, §2.3).
+      await this.emit(await gzipBlock(Buffer.alloc(0), { level: 6 }), 0);
+    }
+    if (this.channel) {
+      this.channel.close();
+      await this.encrypted;
+    }
+    this.out.end();
+    await this.outDone;
     return { path: this.path, size: this.written, sha1: this.hash.digest('hex') };
   }
 
   /** Stops writing after a failure elsewhere; the caller removes the file. */
   abort(): void {
-    this.gzip?.destroy();
     this.channel?.fail(new Error('aborted'));
     this.out.destroy();
   }

@@ -20,7 +20,6 @@ export interface DifftarEntry {
   chunk?: number;
   /** A multivol piece that is not the last (the manifest records its chunk number at a boundary). */
   moreChunks?: boolean;
-  incompressible?: boolean;
 }
 
 export interface VolumeWriterOptions {
@@ -54,9 +53,9 @@ export class VolumeWriter {
 
   async add(e: DifftarEntry): Promise<void> {
     let vol = this.current;
-    // An output lagging behind (compressor or encrypter buffers) must not let a volume grow
-    // without bound: the input size caps it too.
-    if (vol && (vol.written >= this.limit || vol.input >= 8 * this.o.volsize)) {
+    // While the compressor still holds input, its size counts as if stored: volumes may come out
+    // smaller than --volsize, never larger by more than an entry.
+    if (vol && vol.projectedSize >= this.limit) {
       await this.closeVolume();
       vol = undefined;
     }
@@ -65,7 +64,7 @@ export class VolumeWriter {
     this.last = e;
     await vol.write(e.header);
     if (e.payload && e.payload.length > 0) {
-      await vol.write(e.payload, e.incompressible ?? false);
+      await vol.write(e.payload);
       const pad = (512 - (e.payload.length % 512)) % 512;
       if (pad) await vol.write(ZERO.subarray(0, pad));
     }
@@ -85,7 +84,9 @@ export class VolumeWriter {
     this.number++;
     this.first = undefined;
     this.last = undefined;
-    this.current = new VolumeFile(path.join(this.o.tempDir, `vol${this.number}.tmp`), this.o.encoding);
+    // Blocks small enough that small --volsize values still cut close to the size asked for.
+    const blockSize = Math.min(1 << 20, Math.max(1 << 16, 2 ** Math.floor(Math.log2(this.o.volsize / 8))));
+    this.current = new VolumeFile(path.join(this.o.tempDir, `vol${this.number}.tmp`), this.o.encoding, { blockSize });
     return this.current;
   }
 
