@@ -1,0 +1,255 @@
+#!/usr/bin/env node
+/**
+ * npm run bench:backup — duplicity-ts against the real duplicity 0.8.22 (and restic / borg when
+ * installed) on one generated corpus, in the same run: full backup, incremental after ~1% change,
+ * and restore of the latest state, with --no-encryption and with symmetric encryption.
+ *
+ * Environment:
+ *   BENCH_SIZE_MB   corpus size (default 1024; e.g. 100 for a quick run)
+ *   BENCH_MODES     comma list of plain,symmetric (default both)
+ *   BENCH_TOOLS     comma list of duplicity-ts,duplicity,restic,borg (default: all installed)
+ *   BENCH_BIGFILE_MB  instead: back up one random file of this size with duplicity-ts and report
+ *                   its peak RSS (e.g. 2048 for the 2 GiB memory check)
+ *   BENCH_KEEP=1    keep the work dir
+ * Every command runs under /usr/bin/time to read its peak RSS.
+ */
+import { spawnSync, execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync, utimesSync, writeFileSync, appendFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const OURS = path.join(repo, 'node_modules/.bin/duplicity-ts');
+const MB = 1024 * 1024;
+const sizeMB = Number(process.env.BENCH_SIZE_MB ?? 1024);
+const modes = (process.env.BENCH_MODES ?? 'plain,symmetric').split(',');
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const tools = (process.env.BENCH_TOOLS ?? 'duplicity-ts,duplicity,restic,borg').split(',').filter((t) => t === 'duplicity-ts' || has(t));
+const work = mkdtempSync(path.join(process.env.BENCH_DIR ?? tmpdir(), 'dts-bench-'));
+const PASS = 'bench passphrase';
+
+// A small deterministic PRNG, so the corpus (and its 1% change) is the same on every run.
+function prng(seed) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+function textBytes(r, n) {
+  const words = [];
+  for (let i = 0; i < 4000; i++) {
+    let w = '';
+    const len = 2 + (r() % 9);
+    for (let j = 0; j < len; j++) w += String.fromCharCode(97 + (r() % 26));
+    words.push(w);
+  }
+  const parts = [];
+  let got = 0;
+  while (got < n) {
+    let line = '';
+    for (let k = 0; k < 12; k++) line += words[r() % words.length] + ' ';
+    line += '\n';
+    parts.push(line);
+    got += line.length;
+  }
+  return Buffer.from(parts.join('')).subarray(0, n);
+}
+
+function makeCorpus(src) {
+  const r = prng(42);
+  const total = sizeMB * MB;
+  mkdirSync(src, { recursive: true });
+  const t0 = 1_700_000_000;
+  // 45% large random (media-like), 30% compressible text, 25% small files.
+  const randomTotal = Math.floor(total * 0.45);
+  const nRandom = 4;
+  for (let i = 0; i < nRandom; i++) {
+    const fd = openSync(path.join(src, `media-${i}.bin`), 'w');
+    let left = Math.floor(randomTotal / nRandom);
+    while (left > 0) {
+      const n = Math.min(left, 8 * MB);
+      writeSync(fd, randomBytes(n));
+      left -= n;
+    }
+    closeSync(fd);
+  }
+  mkdirSync(path.join(src, 'text'));
+  const textTotal = Math.floor(total * 0.3);
+  const nText = 8;
+  for (let i = 0; i < nText; i++) writeFileSync(path.join(src, 'text', `log-${i}.txt`), textBytes(r, Math.floor(textTotal / nText)));
+  const smallTotal = total - randomTotal - textTotal;
+  let made = 0;
+  let i = 0;
+  while (made < smallTotal) {
+    const dir = path.join(src, 'small', `d${Math.floor(i / 200)}`);
+    if (i % 200 === 0) mkdirSync(dir, { recursive: true });
+    const n = 2048 + (r() % 30000);
+    writeFileSync(path.join(dir, `f${i}.${i % 3 === 0 ? 'bin' : 'txt'}`), i % 3 === 0 ? randomBytes(n) : textBytes(r, n));
+    made += n;
+    i++;
+  }
+  execFileSync('find', [src, '-exec', 'touch', '-h', '-d', `@${t0}`, '{}', '+']);
+  return i;
+}
+
+/** About 1% of the bytes change: regions of the big files, appends, a few small files edited, added, deleted. */
+function mutateCorpus(src, smallCount) {
+  const r = prng(7);
+  const t1 = 1_700_100_000;
+  const touched = [];
+  for (let i = 0; i < 4; i++) {
+    const p = path.join(src, `media-${i}.bin`);
+    const fd = openSync(p, 'r+');
+    const size = Math.floor(Math.floor(sizeMB * MB * 0.45) / 4);
+    for (let k = 0; k < 4; k++) writeSync(fd, randomBytes(Math.floor(size * 0.0025)), 0, Math.floor(size * 0.0025), r() % Math.max(1, size - size * 0.003));
+    closeSync(fd);
+    touched.push(p);
+  }
+  for (let i = 0; i < 8; i += 2) {
+    const p = path.join(src, 'text', `log-${i}.txt`);
+    appendFileSync(p, textBytes(r, Math.floor(sizeMB * MB * 0.3 * 0.01)));
+    touched.push(p);
+  }
+  for (let k = 0; k < Math.max(1, Math.floor(smallCount * 0.01)); k++) {
+    const i = r() % smallCount;
+    const p = path.join(src, 'small', `d${Math.floor(i / 200)}`, `f${i}.${i % 3 === 0 ? 'bin' : 'txt'}`);
+    if (!existsSync(p)) continue;
+    if (k % 5 === 0) rmSync(p);
+    else {
+      appendFileSync(p, textBytes(r, 500));
+      touched.push(p);
+    }
+  }
+  mkdirSync(path.join(src, 'new'), { recursive: true });
+  for (let k = 0; k < 50; k++) {
+    const p = path.join(src, 'new', `n${k}.txt`);
+    writeFileSync(p, textBytes(r, 4000));
+    touched.push(p);
+  }
+  for (const p of [...touched, path.join(src, 'new'), path.join(src, 'text')]) utimesSync(p, t1, t1);
+}
+
+function timed(cmd, args, env, cwd = work) {
+  const t = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { cwd, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const secs = Number(process.hrtime.bigint() - t) / 1e9;
+  const lines = r.stderr.trim().split('\n');
+  const rssKB = Number(lines[lines.length - 1]);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+  return { secs, rssMB: rssKB / 1024 };
+}
+
+function treeDigest(dir) {
+  return execFileSync('sh', ['-c', `cd "${dir}" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum`]).toString().split(' ')[0];
+}
+
+const results = [];
+function record(tool, mode, op, r, mb) {
+  results.push({ tool, mode, op, ...r, mbps: mb / r.secs });
+  console.log(`${tool.padEnd(13)} ${mode.padEnd(10)} ${op.padEnd(12)} ${r.secs.toFixed(2).padStart(8)} s ${(mb / r.secs).toFixed(1).padStart(8)} MB/s  peak RSS ${r.rssMB.toFixed(0)} MB`);
+}
+
+function dupArgs(tool, mode) {
+  return mode === 'plain' ? ['--no-encryption'] : [];
+}
+
+function runTool(tool, mode, src, srcMB, state) {
+  const env = { HOME: path.join(work, `home-${tool}-${mode}`), PASSPHRASE: PASS, TZ: 'UTC' };
+  mkdirSync(env.HOME, { recursive: true });
+  const target = path.join(work, `target-${tool}-${mode}`);
+  const out = path.join(work, `restore-${tool}-${mode}`);
+  if (tool === 'duplicity-ts' || tool === 'duplicity') {
+    const bin = tool === 'duplicity' ? 'duplicity' : OURS;
+    const a = [...dupArgs(tool, mode), '--archive-dir', path.join(env.HOME, 'cache')];
+    if (state === 'full') record(tool, mode, 'full', timed(bin, ['full', ...a, src, `file://${target}`], env), srcMB);
+    else if (state === 'inc') record(tool, mode, 'incremental', timed(bin, ['incremental', ...a, src, `file://${target}`], env), srcMB);
+    else {
+      record(tool, mode, 'restore', timed(bin, ['restore', ...a, `file://${target}`, out], env), srcMB);
+      return out;
+    }
+  } else if (tool === 'restic') {
+    const renv = { ...env, RESTIC_REPOSITORY: target, RESTIC_PASSWORD: PASS };
+    if (state === 'full') {
+      timed('restic', ['init'], renv);
+      record(tool, mode, 'full', timed('restic', ['backup', '-q', src], renv), srcMB);
+    } else if (state === 'inc') record(tool, mode, 'incremental', timed('restic', ['backup', '-q', src], renv), srcMB);
+    else {
+      record(tool, mode, 'restore', timed('restic', ['restore', 'latest', '--target', out], renv), srcMB);
+      return path.join(out, src);
+    }
+  } else if (tool === 'borg') {
+    const benv = { ...env, BORG_PASSPHRASE: PASS, BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes' };
+    if (state === 'full') {
+      spawnSync('borg', ['init', '-e', mode === 'plain' ? 'none' : 'repokey', target], { env: { ...process.env, ...benv } });
+      record(tool, mode, 'full', timed('borg', ['create', `${target}::a`, src], benv), srcMB);
+    } else if (state === 'inc') record(tool, mode, 'incremental', timed('borg', ['create', `${target}::b`, src], benv), srcMB);
+    else {
+      mkdirSync(out, { recursive: true });
+      record(tool, mode, 'restore', timed('borg', ['extract', `${target}::b`], benv, out), srcMB);
+      return path.join(out, src.replace(/^\//, ''));
+    }
+  }
+  return undefined;
+}
+
+function summary() {
+  console.log('\nratios (duplicity seconds / duplicity-ts seconds; higher is better for duplicity-ts):');
+  for (const mode of modes) {
+    for (const op of ['full', 'incremental', 'restore']) {
+      const ours = results.find((r) => r.tool === 'duplicity-ts' && r.mode === mode && r.op === op);
+      const theirs = results.find((r) => r.tool === 'duplicity' && r.mode === mode && r.op === op);
+      if (ours && theirs) console.log(`  ${mode.padEnd(10)} ${op.padEnd(12)} ${(theirs.secs / ours.secs).toFixed(2)}x`);
+    }
+  }
+}
+
+function bigFile() {
+  const mb = Number(process.env.BENCH_BIGFILE_MB);
+  const src = path.join(work, 'big');
+  mkdirSync(src);
+  const fd = openSync(path.join(src, 'big.bin'), 'w');
+  for (let left = mb * MB; left > 0; left -= 8 * MB) writeSync(fd, randomBytes(Math.min(left, 8 * MB)));
+  closeSync(fd);
+  const env = { HOME: path.join(work, 'home'), TZ: 'UTC' };
+  mkdirSync(env.HOME);
+  record('duplicity-ts', 'plain', `full ${mb} MiB file`, timed(OURS, ['full', '--no-encryption', src, `file://${path.join(work, 't')}`], env), mb);
+  const r = results[results.length - 1];
+  console.log(`peak RSS backing up one ${mb} MiB file: ${r.rssMB.toFixed(0)} MB`);
+}
+
+try {
+  console.log(`work dir ${work}; tools: ${tools.join(', ')}`);
+  if (process.env.BENCH_BIGFILE_MB) {
+    bigFile();
+  } else {
+    const src = path.join(work, 'corpus');
+    const t = process.hrtime.bigint();
+    const smallCount = makeCorpus(src);
+    console.log(`corpus: ${sizeMB} MiB, ${smallCount} small files (made in ${(Number(process.hrtime.bigint() - t) / 1e9).toFixed(1)} s)`);
+    for (const mode of modes) for (const tool of tools) runTool(tool, mode, src, sizeMB, 'full');
+    mutateCorpus(src, smallCount);
+    const want = treeDigest(src);
+    for (const mode of modes) for (const tool of tools) runTool(tool, mode, src, sizeMB, 'inc');
+    for (const mode of modes) {
+      for (const tool of tools) {
+        const out = runTool(tool, mode, src, sizeMB, 'restore');
+        if (out) {
+          const got = treeDigest(out);
+          if (got !== want) console.log(`  !! ${tool} ${mode} restore differs from the source`);
+          rmSync(out, { recursive: true, force: true });
+        }
+      }
+    }
+    summary();
+  }
+} finally {
+  if (process.env.BENCH_KEEP !== '1') rmSync(work, { recursive: true, force: true });
+}
