@@ -62,16 +62,19 @@ const PATTERNS: Pattern[] = [
   { type: 'new-sig', kind: 'signature', short: false, body: String.raw`duplicity-new-signatures\.(.+?)\.to\.(.+?)\.sigtar(\.part)?` },
 ];
 
+/** Base 36 as short names write it; very long strings give inexact (but equal for equal strings) values, as duplicity accepts them. */
 function parseBase36(s: string): number | null {
   if (!/^[0-9a-z]+$/.test(s)) return null;
-  const n = parseInt(s, 36);
-  return Number.isSafeInteger(n) ? n : null;
+  return parseInt(s, 36);
 }
 
 /**
  * Classifies a backend or cache file name (§1.6): short forms first, then (unless `short` is set, as
  * with `--short-filenames`) the long forms. The recognised part must be followed by the end of the name
  * or a `.`; flags come from the suffix. Returns null for anything that is not a duplicity file.
+ * Checked against duplicity 0.8.22's own classifier (test/name-oracle.test.ts), with two deliberate
+ * differences: prefixes are matched literally (duplicity uses them as regular expressions), and a
+ * time written as an interval (`3D`) is not a file-name time (duplicity crashes on it).
  */
 export function parseFileName(name: string, prefixes?: NamePrefixes, opts: { short?: boolean; timeSeparator?: string } = {}): ParsedName | null {
   for (const pat of PATTERNS) {
@@ -94,15 +97,16 @@ export function parseFileName(name: string, prefixes?: NamePrefixes, opts: { sho
     const out: ParsedName = {
       type: pat.type,
       kind: pat.kind,
-      encrypted: pat.short ? name.endsWith('.g') : name.endsWith('.gpg'),
-      compressed: pat.short ? name.endsWith('.z') : name.endsWith('gz'),
+      // As duplicity 0.8.22 does: in short mode only `.g`/`.z` count, otherwise both styles do.
+      encrypted: opts.short ? name.endsWith('.g') : name.endsWith('.gpg') || name.endsWith('.g'),
+      compressed: opts.short ? name.endsWith('.z') : name.endsWith('gz') || name.endsWith('.z'),
       partial: false,
     };
     if (twoTimes) [out.startTime, out.endTime] = times as number[];
     else out.time = times[0]!;
     if (pat.kind === 'volume') {
       const v = pat.short ? parseBase36(rest[0]) : Number(rest[0]);
-      if (v === null || !Number.isSafeInteger(v)) continue;
+      if (v === null || v === 0) continue; // volumes count from 1; duplicity fails on volume 0
       out.volume = v;
     } else {
       out.partial = rest[0] !== undefined;

@@ -45,11 +45,11 @@ function standardOffsetEast(): number {
 }
 
 /** `Z` or `±HH:MM` for local standard time. */
-function localZoneDesignator(): string {
+function localZoneDesignator(sep = ':'): string {
   const east = standardOffsetEast();
   if (east === 0) return 'Z';
   const a = Math.abs(east);
-  return `${east < 0 ? '-' : '+'}${String(Math.floor(a / 3600)).padStart(2, '0')}:${String(Math.floor((a % 3600) / 60)).padStart(2, '0')}`;
+  return `${east < 0 ? '-' : '+'}${String(Math.floor(a / 3600)).padStart(2, '0')}${sep}${String(Math.floor((a % 3600) / 60)).padStart(2, '0')}`;
 }
 
 const DIGITS = /^[0-9]+$/;
@@ -72,7 +72,8 @@ function utcEpoch(y: number | null, mo: number | null, d: number | null, h: numb
  * parse or parses to 0 (such a file is not recognised).
  */
 export function parseTimeString(s: string, sep = ':'): number | null {
-  return parseExactTime(s.toUpperCase(), sep);
+  const t = parseGeneralTime(s.toUpperCase(), sep);
+  return t === null || t === 0 || !Number.isFinite(t) ? null : t;
 }
 
 /** The compact and W3C forms, and epoch seconds, case-sensitive (`--time` does not upper-case). */
@@ -100,7 +101,22 @@ function parseExactTime(t: string, sep: string): number | null {
     }
     epoch = wall - east;
   }
-  return epoch === null || epoch === 0 || !Number.isFinite(epoch) ? null : epoch;
+  return epoch;
+}
+
+/**
+ * What `--time` and file names share: epoch seconds, the compact and W3C forms, the same retried with
+ * the local standard zone appended (so a zoneless W3C time is local standard time, and `…T082800`
+ * without `Z` passes where that zone is UTC), and the date-only forms at local standard midnight.
+ */
+function parseGeneralTime(t: string, sep: string): number | null {
+  const exact = parseExactTime(t, sep) ?? parseExactTime(t + localZoneDesignator(sep), sep);
+  if (exact !== null) return exact;
+  let m: RegExpMatchArray | null;
+  if ((m = t.match(/^([0-9]{4})[-/]([0-9]{1,2})[-/]([0-9]{1,2})$/))) return localMidnight(Number(m[1]), Number(m[2]), Number(m[3]));
+  if ((m = t.match(/^([0-9]{1,2})[-/]([0-9]{1,2})[-/]([0-9]{4})$/))) return localMidnight(Number(m[3]), Number(m[1]), Number(m[2]));
+  if ((m = t.match(/^([0-9]{4})([0-9]{2})([0-9]{2})Z$/))) return localMidnight(Number(m[1]), Number(m[2]), Number(m[3]));
+  return null;
 }
 
 const INTERVAL_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, D: 86400, W: 7 * 86400, M: 30 * 86400, Y: 365 * 86400 };
@@ -120,28 +136,14 @@ function localMidnight(y: number, mo: number, d: number): number | null {
  * Throws an error with exit code 2 (a command-line error) when nothing fits.
  */
 export function parseTimeArg(s: string, now: number): number {
-  const t = s;
-  if (t === 'now') return now;
-  if (DIGITS.test(t)) return Number(t);
-  if (/^([0-9]+[smhDWMY])+$/.test(t)) {
+  if (s === 'now') return now;
+  if (/^([0-9]+[smhDWMY])+$/.test(s)) {
     let total = 0;
-    for (const m of t.matchAll(/([0-9]+)([smhDWMY])/g)) total += Number(m[1]) * INTERVAL_UNITS[m[2]];
+    for (const m of s.matchAll(/([0-9]+)([smhDWMY])/g)) total += Number(m[1]) * INTERVAL_UNITS[m[2]];
     return now - total;
   }
-  // Like duplicity, retry with the local standard zone appended: that is how a zoneless W3C time gets
-  // its meaning, and why `20261130T082800` (no Z) is accepted where the standard offset is 0.
-  const exact = parseExactTime(t, ':') ?? parseExactTime(t + localZoneDesignator(), ':');
-  if (exact !== null) return exact;
-  let m: RegExpMatchArray | null;
-  let date: number | null = null;
-  if ((m = t.match(/^([0-9]{4})[-/]([0-9]{1,2})[-/]([0-9]{1,2})$/))) {
-    date = localMidnight(Number(m[1]), Number(m[2]), Number(m[3]));
-  } else if ((m = t.match(/^([0-9]{1,2})[-/]([0-9]{1,2})[-/]([0-9]{4})$/))) {
-    date = localMidnight(Number(m[3]), Number(m[1]), Number(m[2]));
-  } else if ((m = t.match(/^([0-9]{4})([0-9]{2})([0-9]{2})Z$/))) {
-    date = localMidnight(Number(m[1]), Number(m[2]), Number(m[3]));
-  }
-  if (date !== null) return date;
+  const t = parseGeneralTime(s, ':');
+  if (t !== null) return t;
   throw new ArchiveFormatError(
     `bad time string "${s}": expected now, epoch seconds, an interval like 3D2h, YYYYMMDDTHHMMSSZ, ` +
       `YYYY-MM-DDTHH:MM:SS[Z|±HH:MM], YYYY-MM-DD, YYYY/MM/DD or MM/DD/YYYY`,

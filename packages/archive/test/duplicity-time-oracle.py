@@ -10,4 +10,5 @@ def arg(s):
         return dup_time.genstrtotime(s, override_curtime=req['now'])
     except Exception:
         return None
-json.dump({'args': [arg(s) for s in req['args']], 'names': [dup_time.stringtotime(s.upper()) for s in req['names']]}, sys.stdout)
+# a time in a file name is read the same way, upper-cased first
+json.dump({'args': [arg(s) for s in req['args']], 'names': [arg(s.upper()) for s in req['names']]}, sys.stdout)
