@@ -40,3 +40,4 @@ export { planRemoval, executeRemoval, nthNewestFullTime, type RemovalPlan, type 
 export { planCleanup, executeCleanup, partialLastSet, deletePartialSet, type CleanupPlan } from './retention/cleanup.js';
 export { type DeletionTarget, type RetentionLog } from './retention/deletion.js';
 export { restoredEntries, type RestoredEntry, type RestoredEntriesOptions, type DamagedVolume } from './restore/restore.js';
+export { verify, verifySummary, type VerifyOptions, type VerifyResult } from './verify/verify.js';
