@@ -125,7 +125,8 @@ export class VolumeFile {
     const enc = this.encoding;
     if (enc.kind === 'gzip') {
       const level = looksIncompressible(block) ? 0 : (enc.level ?? 6);
-      this.inFlight.push({ promise: gzipBlock(block, { level }), inputLen: len });
+      // One output buffer big enough for the whole member: no chunk callbacks or concatenation.
+      this.inFlight.push({ promise: gzipBlock(block, { level, chunkSize: len + (len >> 3) + 1024 }), inputLen: len });
       while (this.inFlight.length >= this.parallel) await this.writeOldest();
     } else if (enc.kind === 'pgp') {
       await this.channel!.push(block);
