@@ -6,4 +6,5 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
-$SUDO apt-get install -y --no-install-recommends rdiff duplicity gnupg openssh-server openssh-client
+# With recommends: duplicity's own ssh transports need python3-paramiko and python3-pexpect.
+$SUDO apt-get install -y rdiff duplicity gnupg openssh-server openssh-client
