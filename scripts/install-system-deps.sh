@@ -6,5 +6,5 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
-# With recommends: duplicity's own ssh transports need python3-paramiko and python3-pexpect.
-$SUDO apt-get install -y rdiff duplicity gnupg openssh-server openssh-client
+# python3-paramiko and python3-pexpect: duplicity's own sftp:// and scp:// transports (only recommended by the package).
+$SUDO apt-get install -y rdiff duplicity gnupg openssh-server openssh-client python3-paramiko python3-pexpect
