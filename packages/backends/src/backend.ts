@@ -11,6 +11,11 @@ export interface Backend {
   /** Size of `name`, or null when it does not exist. */
   stat(name: string): Promise<{ size: number } | null>;
   close(): Promise<void>;
+  /**
+   * Optional: SHA1 (lowercase hex) of files computed where they are stored, without a download
+   * (`check --server-hashes`). Names that cannot be read are left out of the map.
+   */
+  sha1?(names: string[]): Promise<Map<string, string>>;
 }
 
 export interface BackendOptions {

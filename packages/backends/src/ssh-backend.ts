@@ -17,6 +17,7 @@ import { type Backend, type BackendOptions, isPlainName, UPLOAD_TEMP_PREFIX, upl
 import { BackendError, classifyFailure, ExitCode } from './errors.js';
 import { withRetries, type RetryPolicy } from './retry.js';
 import { scpDownload, scpUpload } from './scp-transfer.js';
+import { sha1OnServer } from './remote-hash.js';
 import { connectSsh, resolveSshSettings, type SshConnection, type SshSettings } from './ssh-connection.js';
 import { displaySshUrl, type SshUrl } from './url.js';
 
@@ -164,6 +165,15 @@ class SshBackend implements Backend {
         throw err;
       }
     }));
+  }
+
+  /** sha1sum on the server over an exec channel (remote-hash.ts); fails when there is no shell. */
+  async sha1(names: string[]): Promise<Map<string, string>> {
+    names.forEach((n) => this.check(n, 'hash'));
+    return withRetries(this.policy, `hash files on ${this.display}`, async () => {
+      const { conn, dir } = await this.connection();
+      return conn.guard(sha1OnServer(conn.client, dir, names, Math.max(60_000, this.settings.timeoutMs * 10)));
+    });
   }
 
   async close(): Promise<void> {

@@ -16,7 +16,8 @@ export type ActionName =
   | 'cleanup'
   | 'remove-older-than'
   | 'remove-all-but-n-full'
-  | 'remove-all-inc-of-but-n-full';
+  | 'remove-all-inc-of-but-n-full'
+  | 'check'; // duplicity-ts's own: the archive's integrity, no live tree needed
 
 export interface ActionContext {
   action: ActionName;

@@ -24,6 +24,7 @@ const ACTION_WORDS: ActionName[] = [
   'remove-older-than',
   'remove-all-but-n-full',
   'remove-all-inc-of-but-n-full',
+  'check',
 ];
 const TAKES_ARG = new Set<ActionName>(['remove-older-than', 'remove-all-but-n-full', 'remove-all-inc-of-but-n-full']);
 
@@ -39,6 +40,7 @@ const ACTION_MODULES: Record<ActionName, () => Promise<{ run: Action }>> = {
   'remove-older-than': () => import('./actions/remove.js'),
   'remove-all-but-n-full': () => import('./actions/remove.js'),
   'remove-all-inc-of-but-n-full': () => import('./actions/remove.js'),
+  check: () => import('./actions/check.js'),
 };
 
 /** duplicity accepts any unique prefix of an action word ("inc", "col"); "incr" too. */

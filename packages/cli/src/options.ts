@@ -80,6 +80,8 @@ export interface DuplicityOptions {
   verify?: boolean;
   volsize?: number;
   compareSize?: boolean;
+  /** check: hash volumes on the server (sha1sum over SSH) instead of downloading them. */
+  serverHashes?: boolean;
   selection: SelectionRule[];
 }
 
@@ -158,6 +160,7 @@ export function buildProgram(selection: SelectionRule[], version: string): Comma
     .option('--progress', 'print progress')
     .option('-t, --time <time>', 'the backup time to restore, list or verify')
     .option('--restore-time <time>', 'same as --time')
+    .option('--server-hashes', 'check: hash volumes on the server (sha1sum over SSH) instead of downloading them')
     .option('--short-filenames', 'write short file names')
     .option('--sign-key <keyid>', 'sign with this key; enforce this signer on restore')
     .option('--ssh-options <opts>', 'ssh options (-oName=value forms)')

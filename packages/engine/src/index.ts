@@ -41,3 +41,4 @@ export { planCleanup, executeCleanup, partialLastSet, deletePartialSet, type Cle
 export { type DeletionTarget, type RetentionLog } from './retention/deletion.js';
 export { restoredEntries, type RestoredEntry, type RestoredEntriesOptions, type DamagedVolume } from './restore/restore.js';
 export { verify, verifySummary, type VerifyOptions, type VerifyResult } from './verify/verify.js';
+export { checkArchive, type CheckOptions, type CheckResult, type IntegrityProblem } from './integrity/check.js';
