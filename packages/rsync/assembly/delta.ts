@@ -4,6 +4,7 @@
 // that JavaScript encodes as opcodes; adjacent copies are already merged.
 import { rollsumBlock, rabinKarpBlock, rkPow, RK_MULT, RK_ADJ, RK_INVM } from './weaksum';
 import { strongSum } from './strong';
+import { md4x4, md4x8 } from './md4x4';
 
 const EV_LITERAL: f64 = 0;
 const EV_COPY: f64 = 1;
@@ -53,6 +54,7 @@ let constStart: i32 = 0; // all bytes in [constStart, constEnd) equal constByte
 let constEnd: i32 = 0;
 
 const DIGEST = memory.data(32, 16);
+const DIGESTS = memory.data(128, 16);
 
 @inline function mix(w: u32): u32 {
   return w * 0x9e3779b1;
@@ -213,6 +215,36 @@ function onMatch(k: i32): void {
   checked = false;
 }
 
+/**
+ * Right after a match, the next windows most likely hold the next blocks of the basis. With MD4, check
+ * up to eight of them at once: weak sums first, then the SIMD MD4 over the candidates. This makes the same
+ * choices as the one-window path (which also tries the continuing block first), only faster.
+ */
+function matchAhead(): void {
+  const bl = blockLen;
+  while (evCount <= EV_CAP - 3) {
+    const avail = (end - p) / bl;
+    if (avail < 4) return;
+    let g = avail >= 8 ? 8 : 4;
+    if (runNext + g > nBlocks) return;
+    let m = 0;
+    while (m < g) {
+      const w = buf + p + m * bl;
+      const weak = rk ? rabinKarpBlock(w, bl) : rollsumBlock(w, bl);
+      if (weak != recWeak(runNext + m)) break;
+      m++;
+    }
+    if (m < 4) return;
+    if (m < 8) g = 4;
+    if (g == 8) md4x8(buf + p, bl, DIGESTS);
+    else md4x4(buf + p, bl, DIGESTS);
+    for (let j = 0; j < g; j++) {
+      if (!strongEqual(runNext, DIGESTS + (j << 4))) return;
+      onMatch(runNext);
+    }
+  }
+}
+
 @inline function literalByte(): void {
   if (runOpen) closeRun();
 }
@@ -234,6 +266,10 @@ export function deltaScan(newEnd: i32, final: bool): i32 {
   const bl = blockLen;
   while (evCount <= EV_CAP - 3) {
     if (n == bl && p + bl > end) break; // need more input (or the tail, below)
+    if (runOpen && !valid && !blake) {
+      matchAhead();
+      if (evCount > EV_CAP - 3 || p + bl > end) continue;
+    }
     if (!valid) freshWeak();
     if (!checked) {
       checked = true;

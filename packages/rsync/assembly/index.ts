@@ -1,7 +1,7 @@
 // WebAssembly hot path of @duplicity-ts/rsync: strong and weak sums, batched signature records and
 // the delta match search. Memory above heapBase() is laid out by the JavaScript side.
 export { md4 } from './md4';
-export { md4x4 } from './md4x4';
+export { md4x4, md4x8 } from './md4x4';
 export { blake2b256 } from './strong';
 export { rollsumBlock, rabinKarpBlock } from './weaksum';
 export { signatureRecords } from './signature';

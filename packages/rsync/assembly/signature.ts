@@ -2,10 +2,10 @@
 // would dominate at 512-2048-byte blocks, so the whole loop runs here.
 import { rollsumBlock, rabinKarpBlock } from './weaksum';
 import { strongSum } from './strong';
-import { md4x4 } from './md4x4';
+import { md4x4, md4x8 } from './md4x4';
 
 const DIGEST = memory.data(32, 16);
-const DIGEST4 = memory.data(64, 16);
+const DIGEST4 = memory.data(128, 16);
 
 /**
  * Writes one record (big-endian weak sum, then `strongLen` bytes of strong sum) for each block of
@@ -19,7 +19,17 @@ export function signatureRecords(inPtr: usize, len: usize, blockLen: usize, stro
   let p = inPtr;
   const stop = inPtr + len;
   if (!blake) {
-    // Whole groups of four full blocks go through the four-lane MD4.
+    // Whole groups of eight, then four, full blocks go through the SIMD MD4.
+    while (stop - p >= 8 * blockLen) {
+      md4x8(p, blockLen, DIGEST4);
+      for (let j: usize = 0; j < 8; j++) {
+        const b = p + j * blockLen;
+        store<u32>(o, bswap<u32>(rk ? rabinKarpBlock(b, blockLen) : rollsumBlock(b, blockLen)));
+        memory.copy(o + 4, DIGEST4 + (j << 4), strongLen);
+        o += 4 + strongLen;
+      }
+      p += 8 * blockLen;
+    }
     while (stop - p >= 4 * blockLen) {
       md4x4(p, blockLen, DIGEST4);
       for (let j: usize = 0; j < 4; j++) {
