@@ -90,6 +90,19 @@ describe('backup command', () => {
     expect(allowed.status, allowed.stderr).toBe(0);
   });
 
+  it('another hostname in the chain exits 3 unless --allow-source-mismatch; --full-if-older-than starts a new chain', () => {
+    const dir = fresh();
+    const a = ['--no-encryption', '--archive-dir', 'cache', '--name', 'n'];
+    expect(cli(dir, ['full', ...a, '--current-time', '1700000000', 'src', 'file://t']).status).toBe(0);
+    const cached = path.join(dir, 'cache/n/duplicity-full.20231114T221320Z.manifest');
+    writeFileSync(cached, readFileSync(cached, 'latin1').replace(/^Hostname .*$/m, 'Hostname some-other-host'), 'latin1');
+    expect(cli(dir, ['inc', ...a, '--current-time', '1700000100', 'src', 'file://t']).status).toBe(3);
+    expect(cli(dir, ['inc', ...a, '--allow-source-mismatch', '--current-time', '1700000100', 'src', 'file://t']).status).toBe(0);
+    const old = cli(dir, [...a, '--full-if-older-than', '1D', '--current-time', String(1700000000 + 2 * 86400), 'src', 'file://t']);
+    expect(old.status, old.stderr).toBe(0);
+    expect(readdirSync(path.join(dir, 't')).filter((f) => f.startsWith('duplicity-full.') && f.endsWith('.manifest'))).toHaveLength(2);
+  });
+
   it('--dry-run uploads nothing and leaves no archive-dir files', () => {
     const dir = fresh();
     const r = cli(dir, ['full', '--dry-run', '--no-encryption', '--archive-dir', 'cache', 'src', 'file://t']);
