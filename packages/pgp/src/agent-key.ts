@@ -33,16 +33,21 @@ export class MissingPassphraseError extends Error {}
 function keyExpression(file: Buffer): Sexp {
   const text = file.toString('latin1');
   if (file[0] === 0x28 /* ( */) return parseSexp(file).value;
-  // Extended key format: "Name: value" headers, continuation lines start with whitespace.
-  const m = /^Key:/m.exec(text);
+  // Extended key format: "Name: value" headers; a value continues on lines that start with one space or tab.
+  // gpg wraps the Key: value at a fixed width wherever the column falls, even inside a token ("(pr" /
+  // " otected-at") or a quoted string, so a continuation line is joined by dropping that one marker character
+  // and the line break, nothing else. Joining with the line break kept split tokens apart; with OCB the public
+  // part is authenticated, so such a key failed as if the passphrase were wrong (seen at s2k-count 65536, where
+  // the shorter count string moves the wrap points into "protected-at").
+  const m = /^Key:[ \t]*/m.exec(text);
   if (!m) throw new Error('no Key: item in extended-format key file');
-  const lines = text.slice(m.index + 4).split('\n');
+  const lines = text.slice(m.index + m[0].length).split('\n').map((l) => l.replace(/\r$/, ''));
   const parts = [lines[0]!];
   for (const l of lines.slice(1)) {
-    if (/^[ \t]/.test(l)) parts.push(l);
+    if (/^[ \t]/.test(l)) parts.push(l.slice(1));
     else break;
   }
-  return parseSexp(Buffer.from(parts.join('\n'), 'latin1')).value;
+  return parseSexp(Buffer.from(parts.join(''), 'latin1')).value;
 }
 
 function params(alg: Sexp[]): Record<string, Buffer> {

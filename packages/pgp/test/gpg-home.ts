@@ -11,9 +11,11 @@ export interface GpgResult { status: number; stdout: Buffer; stderr: string; sta
 
 export class GpgHome {
   readonly dir: string;
-  constructor(opts: { agentConf?: string } = {}) {
+  constructor(opts: { agentConf?: string; s2kCount?: number } = {}) {
     this.dir = mkdtempSync(join(tmpdir(), 'pgp-test-gnupg-'));
-    if (opts.agentConf) writeFileSync(join(this.dir, 'gpg-agent.conf'), opts.agentConf);
+    // A low agent S2K count keeps key protection cheap in tests (and once hid a line-wrapping bug in the
+    // extended key format, see agent-key.ts); the fixtures cover gpg's default counts.
+    writeFileSync(join(this.dir, 'gpg-agent.conf'), `s2k-count ${opts.s2kCount ?? 65536}\n${opts.agentConf ?? ''}`);
   }
 
   /** Runs gpg in batch mode; the passphrase (if any) goes through fd 0 is not possible with stdin data, so a file. */
