@@ -3,7 +3,7 @@
  * each, and the list of changed regular files. Written byte-exact as duplicity 0.8.22 does; read
  * leniently as duplicity does (case-insensitive keys, repeated volumes from resumed backups).
  */
-import { type Index, compareIndex, indexToPath, pathToIndex } from './entry-index.js';
+import { type Index, compareIndex, indexToPath } from './entry-index.js';
 import { ArchiveFormatError } from './errors.js';
 
 export interface ManifestVolume {
@@ -16,7 +16,7 @@ export interface ManifestVolume {
   endBlock?: number;
   /** e.g. `SHA1`; absent when the manifest gives no hash (then the volume is not checked) */
   hashType?: string;
-  /** lowercase hex */
+  /** hex, as written (duplicity writes lowercase) */
   hash?: string;
 }
 
@@ -55,12 +55,28 @@ export function unquoteManifestPath(q: Buffer): Buffer {
   );
 }
 
-const HASH_PREFERENCE = ['SHA1', 'MD5'];
+/**
+ * The hash a volume is checked with (§6.4): SHA1, else MD5, else the first other type listed; a
+ * repeated type keeps its later value. Type names are case-sensitive, as in duplicity.
+ */
+function bestHash(hashes: Map<string, string>): { hashType: string; hash: string } | undefined {
+  for (const t of ['SHA1', 'MD5']) if (hashes.has(t)) return { hashType: t, hash: hashes.get(t)! };
+  for (const [hashType, hash] of hashes) return { hashType, hash };
+  return undefined;
+}
 
-function hashRank(t: string | undefined): number {
-  if (t === undefined) return Infinity;
-  const i = HASH_PREFERENCE.indexOf(t.toUpperCase());
-  return i < 0 ? HASH_PREFERENCE.length : i;
+/** Index of a manifest path: `.` is the root, anything else is split on every `/` (as duplicity does). */
+function manifestIndex(p: Buffer): Index {
+  if (p.length === 1 && p[0] === 0x2e) return [];
+  const out: Index = [];
+  let start = 0;
+  for (let i = 0; i <= p.length; i++) {
+    if (i === p.length || p[i] === 0x2f) {
+      out.push(Buffer.from(p.subarray(start, i)));
+      start = i + 1;
+    }
+  }
+  return out;
 }
 
 // Manifests carry raw file-name bytes (possibly not UTF-8): latin1 maps bytes 1:1 to string units.
@@ -71,8 +87,9 @@ const WS = '[ \\t\\n\\r\\f\\v]';
 const WORD = '[^ \\t\\n\\r\\f\\v]';
 const WS_RUN = new RegExp(`${WS}+`);
 const splitWords = (line: string) => line.split(WS_RUN).filter((w) => w !== '');
-const HOSTNAME_LINE = new RegExp(`^hostname${WS}+(${WORD}+)`, 'im');
-const LOCALDIR_LINE = new RegExp(`^localdir${WS}+(${WORD}+)`, 'im');
+// The value is the rest of the line after one whitespace character, as duplicity reads it.
+const HOSTNAME_LINE = new RegExp(`^hostname${WS}([^\\n]*)`, 'im');
+const LOCALDIR_LINE = new RegExp(`^localdir${WS}([^\\n]*)`, 'im');
 const VOLUME_LINE = new RegExp(`^volume${WS}+([0-9]+):`, 'i');
 const FILELIST_LINE = new RegExp(`^filelist${WS}+([0-9]+)`, 'im');
 const FILELIST_ENTRY = new RegExp(`^${WS}+(new|changed|deleted)${WS}+(${WORD}+)${WS}*$`, 'i');
@@ -105,16 +122,18 @@ export class Manifest {
     if (local) m.localdir = unquoteManifestPath(bytesOf(local[1]));
 
     const lines = text.split('\n');
-    let current: Partial<ManifestVolume> & { number: number } | null = null;
+    let current: (Partial<ManifestVolume> & { number: number; hashes: Map<string, string> }) | null = null;
     let lastNumber: number | null = null;
     const finish = () => {
       if (!current) return;
       const what = `volume ${current.number}`;
       if (current.start === undefined) throw new ArchiveFormatError(`${what} has no StartingPath`, 6);
       if (current.end === undefined) throw new ArchiveFormatError(`${what} has no EndingPath`, 6);
+      const { hashes, ...vol } = current;
+      const best = bestHash(hashes);
       // A resumed backup appends the same volume again; the later one wins (§6.4).
       m.volumes.delete(current.number);
-      m.volumes.set(current.number, current as ManifestVolume);
+      m.volumes.set(current.number, { ...(vol as ManifestVolume), ...best });
       lastNumber = current.number;
       current = null;
     };
@@ -123,7 +142,7 @@ export class Manifest {
         finish();
         const v = VOLUME_LINE.exec(line);
         if (!v) throw new ArchiveFormatError(`bad volume line "${line}"`, 6);
-        current = { number: Number(v[1]) };
+        current = { number: Number(v[1]), hashes: new Map() };
         continue;
       }
       if (!current) continue;
@@ -133,7 +152,7 @@ export class Manifest {
       const what = `volume ${current.number}`;
       if (key === 'startingpath' || key === 'endingpath') {
         if (words.length < 2) throw new ArchiveFormatError(`${what}: ${words[0]} without a path`, 6);
-        const index = pathToIndex(unquoteManifestPath(bytesOf(words[1])));
+        const index = manifestIndex(unquoteManifestPath(bytesOf(words[1])));
         const block = parseBlock(words[2], `${what} ${words[0]}`);
         if (key === 'startingpath') {
           current.start = index;
@@ -144,15 +163,18 @@ export class Manifest {
         }
       } else if (key === 'hash') {
         if (words.length < 3) throw new ArchiveFormatError(`${what}: Hash line needs a type and a value`, 6);
-        if (hashRank(words[1]) < hashRank(current.hashType)) {
-          current.hashType = words[1];
-          current.hash = words[2].toLowerCase();
-        }
+        current.hashes.set(words[1], words[2]);
       }
     }
     finish();
-    // Volumes numbered above the last block belong to an abandoned earlier attempt (§6.4).
-    if (lastNumber !== null) for (const n of [...m.volumes.keys()]) if (n > lastNumber) m.volumes.delete(n);
+    // Volumes numbered above the last block belong to an abandoned earlier attempt (§6.4). They must
+    // run on without a gap, or the manifest is inconsistent (duplicity refuses it too).
+    if (lastNumber !== null) {
+      const max = Math.max(...m.volumes.keys());
+      for (let n = lastNumber + 1; n <= max; n++) {
+        if (!m.volumes.delete(n)) throw new ArchiveFormatError(`volume ${n} is missing between volumes ${lastNumber} and ${max}`, 6);
+      }
+    }
 
     const fl = FILELIST_LINE.exec(text);
     if (fl) {
