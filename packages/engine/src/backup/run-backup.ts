@@ -18,6 +18,7 @@ import type { BackupStatistics } from '../stats.js';
 import { cachedSigtar, combineSignatures } from './base-signatures.js';
 import { writeBackupSet, type BackupLog } from './set-writer.js';
 import { walkSource } from './source-walk.js';
+import { deletePartialSet, partialLastSet } from '../retention/cleanup.js';
 
 export interface BackupRequest {
   /** `full`, `incremental` (exit 17 without a chain) or `auto` (no action word: inc, else full). */
@@ -194,16 +195,28 @@ async function scan(r: BackupRequest): Promise<Collection> {
 }
 
 /**
- * A `.part` manifest or sigtar left in the cache by an interrupted run. duplicity would resume that
- * set; duplicity-ts starts a new one, so the leftovers must not look like a set to the chain logic.
- * Their remote volumes stay for `cleanup` to list.
+ * What an interrupted run left (FORMAT.md §11.9). duplicity resumes a partial set; duplicity-ts
+ * starts it over cleanly instead: the partial set's remote volumes and signature file and its cache
+ * `.part` files are deleted (what `cleanup` does), so they can never be mistaken for a set, and the
+ * new run writes a complete set under a new time. The run's private temp sigtar (a dotfile) goes
+ * too: the archive dir lock guarantees its writer is dead. Volumes of a run killed before its
+ * first `.part` manifest stay as an incomplete set for `cleanup` (nothing names them locally).
  */
 async function dropLocalPartials(r: BackupRequest, col: Collection): Promise<void> {
+  if (r.dryRun) return;
+  const partial = partialLastSet(col);
+  if (partial) {
+    r.log.notice('Last backup left a partial set; deleting it and starting over (duplicity-ts does not resume).');
+    await deletePartialSet({ backend: r.backend, archiveDir: r.archiveDir, log: { ...r.log } }, col, partial);
+  }
   for (const f of col.localFiles) {
-    if (f.parsed.partial && !r.dryRun) {
+    if (f.parsed.partial) {
       r.log.notice(`Deleting ${f.name} left by an interrupted backup; duplicity-ts does not resume it.`);
       await rm(path.join(r.archiveDir, f.name), { force: true });
     }
+  }
+  for (const name of await listArchiveDir(r.archiveDir)) {
+    if (/^\.duplicity-ts-\d+-\d+\.sigtar$/.test(name)) await rm(path.join(r.archiveDir, name), { force: true });
   }
 }
 
