@@ -3,10 +3,11 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Manifest, indexToPath, quoteManifestPath } from '@duplicity-ts/archive';
+import { Manifest, compareIndex, indexToPath, quoteManifestPath, volumeMayContain } from '@duplicity-ts/archive';
 
 const ORACLE = fileURLToPath(new URL('./duplicity-manifest-oracle.py', import.meta.url));
 const WRITER_ORACLE = fileURLToPath(new URL('./duplicity-manifest-writer-oracle.py', import.meta.url));
+const CONTAINS_ORACLE = fileURLToPath(new URL('./duplicity-volume-contains-oracle.py', import.meta.url));
 const PYTHON = ['/usr/bin/python3', 'python3'].find((p) => {
   try {
     execFileSync(p, ['-c', 'import duplicity.manifest'], { stdio: 'ignore' });
@@ -98,5 +99,21 @@ describe.skipIf(!PYTHON)('manifests agree with duplicity 0.8.22', () => {
       expect(m.toBuffer().toString('latin1')).toBe(Buffer.from(want[i], 'hex').toString('latin1'));
       expect(Manifest.parse(m.toBuffer()).volumes.get(v.number)).toEqual(m.volumes.get(v.number));
     }
+  });
+
+  it(`volumeMayContain picks the volumes duplicity reads for a restore prefix (${RUNS * 5} cases)`, () => {
+    // a small alphabet, so that prefixes, equal components and a/b vs a-b orderings are frequent
+    const idx = fc.array(fc.constantFrom('a', 'b', 'a-b', 'c').map((s) => Buffer.from(s)), { maxLength: 3 });
+    const cases = fc.sample(
+      fc.tuple(idx, idx, idx).map(([x, y, p]) => (compareIndex(x, y) <= 0 ? [x, y, p] : [y, x, p])),
+      { numRuns: RUNS * 5 },
+    );
+    const hex = (i: Buffer[]) => i.map((c) => c.toString('hex'));
+    const want = JSON.parse(execFileSync(PYTHON!, [CONTAINS_ORACLE], { input: JSON.stringify(cases.map((c) => c.map(hex))) }).toString()) as boolean[];
+    const got = cases.map(([start, end, prefix]) => volumeMayContain({ start, end }, prefix));
+    const show = (i: Buffer[]) => indexToPath(i).toString();
+    const diff = cases.filter((_, i) => got[i] !== want[i]).map(([s, e, p]) => `${show(s)}..${show(e)} ∋ ${show(p)}`);
+    expect(diff).toEqual([]);
+    expect(want.filter(Boolean).length).toBeGreaterThan(RUNS / 2);
   });
 });
