@@ -107,3 +107,22 @@ describe('round trip', () => {
     expect(makeDelta(makeSignature(p, zeros), zeros).toString('hex')).toBe('72730236' + '47' + '00' + '00100000' + '00');
   });
 });
+
+describe('parallelSignature', () => {
+  it('yields the same bytes as SignatureBuilder, for any chunking and thread count', async () => {
+    const { parallelSignature } = await import('@duplicity-ts/rsync');
+    const data = Uint8Array.from({ length: (3 << 20) + 12345 }, (_, i) => (Math.imul(i, 2654435761) >>> 13) & 0xff);
+    for (const [p, threads, chunk] of [
+      [{ hash: 'md4', weak: 'rollsum', blockLen: 2048, strongLen: 8 }, 2, 65536],
+      [{ hash: 'blake2', weak: 'rabinkarp', blockLen: 1000, strongLen: 32 }, 3, 777_777],
+      [{ hash: 'md4', weak: 'rabinkarp', blockLen: 3 << 20, strongLen: 16 }, 1, 1 << 20],
+    ] as [SignatureParams, number, number][]) {
+      async function* src() {
+        for (let o = 0; o < data.length; o += chunk) yield data.subarray(o, o + chunk);
+      }
+      const out: Uint8Array[] = [];
+      for await (const c of parallelSignature(p, src(), { threads })) out.push(c);
+      expect(sameBytes(Buffer.concat(out), makeSignature(p, data))).toBe('same');
+    }
+  });
+});

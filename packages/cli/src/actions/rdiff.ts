@@ -36,8 +36,12 @@ const EXIT: Record<RsyncStatus | 'syntax', number> = {
 };
 
 const READ_SIZE = 1 << 20;
-/** Inputs at least this large are hashed on worker threads (starting them costs tens of ms). */
-const PARALLEL_SIGNATURE_MIN = 16 << 20;
+/**
+ * Inputs at least this large are hashed on worker threads. Starting a worker touches tens of MB of
+ * fresh memory (a V8 isolate, a WebAssembly memory); on the 2-core CI-like machine that cost only pays
+ * off for very large files, and not at all when other processes keep both cores busy.
+ */
+const PARALLEL_SIGNATURE_MIN = 1 << 30;
 
 class UsageError extends Error {}
 
