@@ -4,8 +4,8 @@
  * - entry-index: the `Index` (raw path components) and its §4.4 order, which every stream follows.
  * - time-string, file-name: backend file names (§1) and the time strings in them and on the command line (§14.4).
  * - manifest: the per-set manifest text (§6) and which volumes a restore needs (§11.4).
- * - tar-reader, tar-header: the tar dialect (§2): a streaming reader for ustar/pax/GNU and a header writer
- *   byte-identical to Python's tarfile, which duplicity uses.
+ * - tar-reader, tar-header, tar-header-type: the tar dialect (§2): a streaming reader for ustar/pax/GNU, a header writer
+ *   byte-identical to Python's tarfile (which duplicity uses), and the padding and end blocks around them.
  * - entry-name: the `snapshot/`, `diff/`, `multivol_*`, `signature/`... names inside difftars and sigtars (§3-5).
  *
  * Nothing here touches the file system or the network: the engine feeds bytes in and takes bytes out.

@@ -20,7 +20,7 @@ import {
   type ParsedName,
   type TarHeader,
 } from '@duplicity-ts/archive';
-import { FIXTURES } from './fixtures.js';
+import { FIXTURES } from './environment.js';
 
 const PLAIN_SCENARIOS = ['plain', 'multivol', 'long-chain'];
 

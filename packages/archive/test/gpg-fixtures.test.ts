@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Manifest, encodeTarEntry, parseEntryName, parseFileName, readTar, tarEndBlocks, tarPadding } from '@duplicity-ts/archive';
-import { FIXTURES } from './fixtures.js';
+import { FIXTURES } from './environment.js';
 
 const DIR = join(FIXTURES, 'symmetric');
 const hasGpg = (() => {

@@ -3,20 +3,12 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { DUPLICITY_PYTHON } from './environment.js';
 import { Manifest, compareIndex, indexToPath, quoteManifestPath, volumeMayContain } from '@duplicity-ts/archive';
 
 const ORACLE = fileURLToPath(new URL('./duplicity-manifest-oracle.py', import.meta.url));
 const WRITER_ORACLE = fileURLToPath(new URL('./duplicity-manifest-writer-oracle.py', import.meta.url));
 const CONTAINS_ORACLE = fileURLToPath(new URL('./duplicity-volume-contains-oracle.py', import.meta.url));
-const PYTHON = ['/usr/bin/python3', 'python3'].find((p) => {
-  try {
-    execFileSync(p, ['-c', 'import duplicity.manifest'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-});
-if (!PYTHON && process.env.CI === 'true') throw new Error('duplicity (python3 -c "import duplicity") is required in CI');
 const RUNS = Number(process.env.ARCHIVE_FUZZ_RUNS ?? 400) / 2;
 
 // Path components: plain, with bytes that need quoting, non-ASCII and non-UTF-8 (never '/' or NUL).
@@ -53,10 +45,10 @@ const manifestText = fc
     ]),
   );
 
-describe.skipIf(!PYTHON)('manifests agree with duplicity 0.8.22', () => {
+describe.skipIf(!DUPLICITY_PYTHON)('manifests agree with duplicity 0.8.22', () => {
   it(`reads ${RUNS} generated manifests as duplicity does (repeats, case, quoting, blocks, hash preference)`, () => {
     const texts = fc.sample(manifestText, { numRuns: RUNS });
-    const want = JSON.parse(execFileSync(PYTHON!, [ORACLE], { input: JSON.stringify(texts.map((t) => t.toString('hex'))), maxBuffer: 1 << 26 }).toString());
+    const want = JSON.parse(execFileSync(DUPLICITY_PYTHON!, [ORACLE], { input: JSON.stringify(texts.map((t) => t.toString('hex'))), maxBuffer: 1 << 26 }).toString());
     const hex = (b: Buffer) => b.toString('hex');
     for (let i = 0; i < texts.length; i++) {
       if (want[i].crash) {
@@ -91,7 +83,7 @@ describe.skipIf(!PYTHON)('manifests agree with duplicity 0.8.22', () => {
       { numRuns: RUNS },
     );
     const input = JSON.stringify(vols.map((v) => ({ ...v, start: v.start.map((c) => c.toString('hex')), end: v.end.map((c) => c.toString('hex')), startBlock: v.startBlock ?? null, endBlock: v.endBlock ?? null, hash: v.hash ?? null })));
-    const want = JSON.parse(execFileSync(PYTHON!, [WRITER_ORACLE], { input, maxBuffer: 1 << 26 }).toString()) as string[];
+    const want = JSON.parse(execFileSync(DUPLICITY_PYTHON!, [WRITER_ORACLE], { input, maxBuffer: 1 << 26 }).toString()) as string[];
     for (let i = 0; i < vols.length; i++) {
       const m = new Manifest();
       const { hash, ...v } = vols[i];
@@ -109,7 +101,7 @@ describe.skipIf(!PYTHON)('manifests agree with duplicity 0.8.22', () => {
       { numRuns: RUNS * 5 },
     );
     const hex = (i: Buffer[]) => i.map((c) => c.toString('hex'));
-    const want = JSON.parse(execFileSync(PYTHON!, [CONTAINS_ORACLE], { input: JSON.stringify(cases.map((c) => c.map(hex))) }).toString()) as boolean[];
+    const want = JSON.parse(execFileSync(DUPLICITY_PYTHON!, [CONTAINS_ORACLE], { input: JSON.stringify(cases.map((c) => c.map(hex))) }).toString()) as boolean[];
     const got = cases.map(([start, end, prefix]) => volumeMayContain({ start, end }, prefix));
     const show = (i: Buffer[]) => indexToPath(i).toString();
     const diff = cases.filter((_, i) => got[i] !== want[i]).map(([s, e, p]) => `${show(s)}..${show(e)} ∋ ${show(p)}`);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Manifest, indexToPath, quoteManifestPath, unquoteManifestPath, volumeMayContain, type Index } from '@duplicity-ts/archive';
-import { FIXTURES } from './fixtures.js';
+import { FIXTURES } from './environment.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 const idx = (...c: string[]) => c.map(b);

@@ -5,24 +5,15 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DUPLICITY_PYTHON, FIXTURES } from './environment.js';
 import { parseFileName, type NamePrefixes } from '@duplicity-ts/archive';
-import { FIXTURES } from './fixtures.js';
 
 const ORACLE = fileURLToPath(new URL('./duplicity-name-oracle.py', import.meta.url));
-const PYTHON = ['/usr/bin/python3', 'python3'].find((p) => {
-  try {
-    execFileSync(p, ['-c', 'import duplicity.file_naming'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-});
-if (!PYTHON && process.env.CI === 'true') throw new Error('duplicity (python3 -c "import duplicity") is required in CI');
 const RUNS = Number(process.env.ARCHIVE_FUZZ_RUNS ?? 400);
 
 function oracle(names: string[], prefixes: NamePrefixes, short: boolean): unknown[] {
   const input = JSON.stringify({ prefixes, short, names });
-  return JSON.parse(execFileSync(PYTHON!, [ORACLE], { input, env: { ...process.env, TZ: 'UTC' }, maxBuffer: 1 << 26 }).toString());
+  return JSON.parse(execFileSync(DUPLICITY_PYTHON!, [ORACLE], { input, env: { ...process.env, TZ: 'UTC' }, maxBuffer: 1 << 26 }).toString());
 }
 
 const HAND = [
@@ -58,7 +49,7 @@ const generated = fc.oneof(
     .map(([p, k, t1, to, t2, what, v, dt, suf]) => `${p}${k}.${t1}${to}${t2}.${what === 'vol' ? `vol${v}.${dt}` : what === '' ? `${v}.${dt}` : what}${suf}`),
 );
 
-describe.skipIf(!PYTHON)('file names agree with duplicity 0.8.22', () => {
+describe.skipIf(!DUPLICITY_PYTHON)('file names agree with duplicity 0.8.22', () => {
   const cases: [string, NamePrefixes, boolean][] = [
     ['no prefixes', {}, false],
     ['prefixes', { file: 'P_', archive: 'A_', manifest: 'M_', signature: 'S_' }, false],

@@ -12,8 +12,8 @@ import {
   parseTimeString,
   pathToIndex,
 } from '@duplicity-ts/archive';
+import { FIXTURES } from './environment.js';
 
-import { FIXTURES } from './fixtures.js';
 const b = (s: string) => Buffer.from(s, 'latin1');
 const idx = (...c: string[]) => c.map(b);
 

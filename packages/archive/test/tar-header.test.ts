@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeTarEntry, parseFileName, readTar, tarEndBlocks, tarPadding, type TarHeader } from '@duplicity-ts/archive';
-import { FIXTURES } from './fixtures.js';
+import { FIXTURES } from './environment.js';
 
 const PYTHON_TARFILE = fileURLToPath(new URL('./python-tarfile.py', import.meta.url));
 const RUNS = Number(process.env.ARCHIVE_FUZZ_RUNS ?? 400);

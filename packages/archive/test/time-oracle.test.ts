@@ -5,19 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { DUPLICITY_PYTHON } from './environment.js';
 import { parseTimeArg, parseTimeString } from '@duplicity-ts/archive';
 
 const ORACLE = fileURLToPath(new URL('./duplicity-time-oracle.py', import.meta.url));
-// duplicity runs on the system python, whatever python3 is first on PATH
-const PYTHON = ['/usr/bin/python3', 'python3'].find((p) => {
-  try {
-    execFileSync(p, ['-c', 'import duplicity.dup_time'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-});
-if (!PYTHON && process.env.CI === 'true') throw new Error('duplicity (python3 -c "import duplicity") is required in CI');
 
 const ARGS = [
   'now', '1700000000', '0', '10', '20010423', '9999999999999', '-5', ' now', 'NOW', '',
@@ -36,12 +27,12 @@ const NAMES = [
   '20261130T082800', '2001-04-23', '4/23/2001', '20010423z', '1234567890', '2005-03-10T13:40:45-07:00X',
 ];
 
-describe.skipIf(!PYTHON)('time strings agree with duplicity 0.8.22', () => {
+describe.skipIf(!DUPLICITY_PYTHON)('time strings agree with duplicity 0.8.22', () => {
   for (const tz of ['UTC', 'America/New_York', 'Australia/Sydney', 'Asia/Kolkata', 'Europe/London']) {
     it(`in ${tz}`, () => {
       const now = 1796027254;
       const input = JSON.stringify({ now, args: ARGS, names: NAMES });
-      const want = JSON.parse(execFileSync(PYTHON!, [ORACLE], { input, env: { ...process.env, TZ: tz } }).toString()) as {
+      const want = JSON.parse(execFileSync(DUPLICITY_PYTHON!, [ORACLE], { input, env: { ...process.env, TZ: tz } }).toString()) as {
         args: (number | null)[];
         names: (number | null)[];
       };
