@@ -4,7 +4,8 @@
  * left behind. duplicity-ts runs from the build (`npm run build`; `npm test` builds first).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 
 export const repoRoot = path.resolve(import.meta.dirname, '../../..');
@@ -56,3 +57,21 @@ export function names(dir: string): string[] {
 export function normalise(out: string): string {
   return out.replace(/duplicity-[A-Za-z0-9_]+-tempdir/g, 'TEMPDIR').replace(/\/tmp\/[^\s]*/g, (p) => p.replace(/-[a-z0-9]{6}\b/g, '-X'));
 }
+
+/** Everything a restore must bring back, as one comparable text. */
+export function treeDigest(root: string): string {
+  const lines: string[] = [];
+  const walk = (rel: string) => {
+    const p = path.join(root, rel);
+    const st = lstatSync(p);
+    const mode = (st.mode & 0o7777).toString(8);
+    if (st.isDirectory()) {
+      lines.push(`d ${rel || '.'} ${mode}`);
+      for (const n of readdirSync(p).sort()) walk(path.join(rel, n));
+    } else if (st.isSymbolicLink()) lines.push(`l ${rel} -> ${readlinkSync(p)}`);
+    else lines.push(`f ${rel} ${mode} ${Math.trunc(st.mtimeMs / 1000)} ${createHash('sha1').update(readFileSync(p)).digest('hex')}`);
+  };
+  walk('');
+  return lines.join('\n');
+}
+

@@ -6,30 +6,13 @@
  * every backup time restores exactly; `check` finds nothing wrong once `cleanup --force` has removed
  * what the dead run left. More kill points: DTS_FAULT_POINTS=<n>. Needs `npm run build`.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSshd, type SshdServer } from '../../../test-fixtures/sshd/sshd.js';
-import { baseEnv, names, run, spawnTs } from './fault-harness.js';
-
-/** Everything a restore must bring back, as one comparable text. */
-export function treeDigest(root: string): string {
-  const lines: string[] = [];
-  const walk = (rel: string) => {
-    const p = path.join(root, rel);
-    const st = lstatSync(p);
-    const mode = (st.mode & 0o7777).toString(8);
-    if (st.isDirectory()) {
-      lines.push(`d ${rel || '.'} ${mode}`);
-      for (const n of readdirSync(p).sort()) walk(path.join(rel, n));
-    } else if (st.isSymbolicLink()) lines.push(`l ${rel} -> ${readlinkSync(p)}`);
-    else lines.push(`f ${rel} ${mode} ${Math.trunc(st.mtimeMs / 1000)} ${createHash('sha1').update(readFileSync(p)).digest('hex')}`);
-  };
-  walk('');
-  return lines.join('\n');
-}
+import { baseEnv, names, run, spawnTs, treeDigest } from './fault-harness.js';
 
 let work: string;
 let env: Record<string, string>;

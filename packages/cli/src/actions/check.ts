@@ -25,7 +25,7 @@ export async function run(ctx: ActionContext): Promise<number> {
     const result = await checkArchive(readContext(s), col, {
       serverSha1: ctx.options.serverHashes ? (names) => backend.sha1!(names) : undefined,
       info: (m) => s.log.info(m),
-      onProblem: (p) => s.log.error(`DAMAGED ${p.file}: ${p.cause}\n  affects ${p.affects}`),
+      onProblem: (p) => s.log.error(`DAMAGED ${p.file}: ${p.cause}; affects ${p.affects}`),
     });
     const what = ctx.options.serverHashes ? 'volume hashes checked on the server' : 'volumes read';
     s.log.notice(
