@@ -16,7 +16,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { gzip as gzipAsync } from 'node:zlib';
 import { promisify } from 'node:util';
-import { encrypt, type EncryptOptions } from '@duplicity-ts/pgp';
+import type { EncryptOptions } from '@duplicity-ts/pgp';
 import { ByteChannel } from './byte-channel.js';
 import { looksIncompressible } from './payload-chunks.js';
 
@@ -75,6 +75,9 @@ export class VolumeFile {
       this.channel = channel;
       this.encrypted = (async () => {
         try {
+          // Loaded on first use: the engine's index reaches this module, and restores and
+          // --no-encryption runs should not pay for loading OpenPGP.
+          const { encrypt } = await import('@duplicity-ts/pgp');
           for await (const c of encrypt(channel, encoding.options)) {
             await this.emit(Buffer.from(c.buffer, c.byteOffset, c.byteLength), 0);
           }
