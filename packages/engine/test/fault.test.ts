@@ -7,7 +7,9 @@
  * what the dead run left. More kill points: DTS_FAULT_POINTS=<n>. Needs `npm run build`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -123,5 +125,70 @@ describe('SIGKILL during a --volsize 1 incremental, sftp:// (real sshd)', () => 
       const dir = path.join(sshd.userHome, rel);
       await scenario({ url: sshd.url('sftp', rel), list: () => names(dir), env: { ...env, HOME: sshd.clientHome } }, point, `sftp-${i}`);
     });
+  });
+});
+
+describe('disk full (a small tmpfs; tests run as root here and in CI)', () => {
+  const mounts: string[] = [];
+  const mountTmpfs = (dir: string, size: string): boolean => {
+    mkdirSync(dir, { recursive: true });
+    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+    if (r.status === 0) mounts.push(dir);
+    return r.status === 0;
+  };
+  const remount = (dir: string, size: string) => expect(spawnSync('mount', ['-o', `remount,size=${size}`, dir]).status).toBe(0);
+  afterAll(() => {
+    for (const m of mounts.reverse()) spawnSync('umount', [m]);
+  });
+  // Without mount rights (a non-root developer machine) there is no honest way to fill a disk here.
+  const canMount = process.getuid?.() === 0 || process.env.CI === 'true';
+
+  const source = (tag: string) => {
+    const src = path.join(work, `${tag}-src`);
+    mkdirSync(src, { recursive: true });
+    writeFileSync(path.join(src, 'big.bin'), randomBytes(5_000_000));
+    for (let i = 0; i < 20; i++) writeFileSync(path.join(src, `f${i}.txt`), `file ${i}\n`);
+    return src;
+  };
+
+  it.runIf(canMount)('on the target: one-line error (exit 53), no partial file under a final name; the next run completes', () => {
+    const dst = path.join(work, 'full-target');
+    expect(mountTmpfs(dst, '2m')).toBe(true);
+    const src = source('df-target');
+    const opts = ['--no-encryption', '--volsize', '1', '--archive-dir', path.join(work, 'df-target-cache'), '--name', 'n'];
+    const r = run('duplicity-ts', ['full', ...opts, src, `file://${dst}`], env);
+    expect(r.status).toBe(53);
+    expect(r.stderr).toMatch(/^duplicity-ts: failed to upload duplicity-full\.\S+\.vol\d+\.difftar\.gz: .*no space left on device\n$/);
+    // Whatever sits under a final name is whole: every volume decompresses to its end.
+    const left = readdirSync(dst);
+    expect(left.every((n) => /^duplicity-full\.\d{8}T\d{6}Z\.vol\d+\.difftar\.gz$/.test(n))).toBe(true);
+    for (const n of left) expect(() => gunzipSync(readFileSync(path.join(dst, n)))).not.toThrow();
+    remount(dst, '64m');
+    const again = run('duplicity-ts', ['full', ...opts, src, `file://${dst}`], env);
+    expect(again.status, again.stderr).toBe(0);
+    const out = path.join(work, 'df-target-out');
+    expect(run('duplicity-ts', ['restore', ...opts, `file://${dst}`, out], env).status).toBe(0);
+    expect(treeDigest(out)).toBe(treeDigest(src));
+  });
+
+  it.runIf(canMount)('on the archive dir: one-line error naming it (exit 35); the next run starts over and completes', () => {
+    const cacheBase = path.join(work, 'full-cache');
+    expect(mountTmpfs(cacheBase, '16k')).toBe(true);
+    const src = source('df-cache');
+    const dst = path.join(work, 'df-cache-dst');
+    const opts = ['--no-encryption', '--volsize', '1', '--archive-dir', cacheBase, '--name', 'n'];
+    const r = run('duplicity-ts', ['full', ...opts, src, `file://${dst}`], env);
+    expect(r.status).toBe(35);
+    expect(r.stderr).toBe(`duplicity-ts: backup failed: no space left on device in the archive dir ${path.join(cacheBase, 'n')}; free some space and run again\n`);
+    // Only `.part` names in the cache, and no manifest on the backend: nothing claims to be complete.
+    expect(readdirSync(path.join(cacheBase, 'n')).filter((n) => n !== 'lockfile').every((n) => n.endsWith('.part'))).toBe(true);
+    expect(readdirSync(dst).some((n) => n.includes('manifest'))).toBe(false);
+    remount(cacheBase, '16m');
+    const again = run('duplicity-ts', ['full', ...opts, src, `file://${dst}`], env);
+    expect(again.status, again.stderr).toBe(0);
+    const out = path.join(work, 'df-cache-out');
+    expect(run('duplicity-ts', ['restore', ...opts, `file://${dst}`, out], env).status).toBe(0);
+    expect(treeDigest(out)).toBe(treeDigest(src));
+    expect(run('duplicity-ts', ['check', ...opts, `file://${dst}`], env).status).toBe(0);
   });
 });

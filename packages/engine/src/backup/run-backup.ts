@@ -3,7 +3,7 @@
  * collection and cache code, decides full or incremental as duplicity does (no chain, explicit
  * `full`, --full-if-older-than), checks the chain's Hostname and Localdir, and writes the set.
  */
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat, statfs } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import path from 'node:path';
 import { Manifest, parseTimeArg, type NamePrefixes } from '@duplicity-ts/archive';
@@ -179,8 +179,25 @@ export async function runBackup(r: BackupRequest): Promise<BackupResult> {
     concurrency: r.concurrency,
     log: r.log,
     onProgress: r.progress?.update,
-  });
+  }).catch((err) => localSpaceError(err, r));
   return { type, time, baseTime, statistics };
+}
+
+/**
+ * A local disk that fills up mid-run (the archive dir's `.part` files, or the temp dir's volumes)
+ * surfaces as a bare ENOSPC from some write; say which directory is full. What was written stays
+ * under `.part` or temp names, and the next run starts the set over.
+ */
+async function localSpaceError(err: unknown, r: BackupRequest): Promise<never> {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if ((code !== 'ENOSPC' && code !== 'EDQUOT') || typeof (err as { exitCode?: unknown }).exitCode === 'number') throw err;
+  const full: string[] = [];
+  for (const [what, dir] of [['archive dir', r.archiveDir], ['temp dir', r.tempDir]] as const) {
+    const st = await statfs(dir).catch(() => undefined);
+    if (st && st.bavail * st.bsize < 1 << 20) full.push(`${what} ${dir}`);
+  }
+  const where = full.length ? full.join(' and ') : `archive dir ${r.archiveDir} or temp dir ${r.tempDir}`;
+  throw backupError(`backup failed: no space left on device in the ${where}; free some space and run again`, 35);
 }
 
 async function scan(r: BackupRequest): Promise<Collection> {
