@@ -48,7 +48,7 @@ export async function fileBasis(path: string): Promise<PatchBasis & Required<Pic
             window = window.subarray(0, readFully(window, position));
           }
           const off = position - windowPos;
-          return window.subarray(off, Math.min(off + length, window.length)).slice();
+          return new Uint8Array(window.subarray(off, Math.min(off + length, window.length)));
         }
         const buf = Buffer.allocUnsafe(length);
         return buf.subarray(0, readFully(buf, position));

@@ -34,9 +34,11 @@ class DeltaReader {
   /** Makes at least `n` bytes available in `chunk` from `pos`; false at end of input. */
   async fill(n: number): Promise<boolean> {
     while (this.chunk.length - this.pos < n) {
+      // Copy the unread rest first: the source may refill the same buffer for its next chunk.
+      // (new Uint8Array(view) copies; Buffer#slice would not.)
+      const rest = new Uint8Array(this.chunk.subarray(this.pos));
       const next = await this.it.next();
       if (next.done) return false;
-      const rest = this.chunk.subarray(this.pos);
       this.base += this.pos;
       if (rest.length === 0) this.chunk = next.value;
       else {

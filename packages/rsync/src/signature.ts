@@ -65,8 +65,9 @@ export class SignatureBuilder {
       data.set(chunk, this.pending.length);
     }
     const whole = data.length - (data.length % bl);
-    // Keep a copy of the partial block: the caller may reuse its chunk buffer.
-    this.pending = data.subarray(whole).slice();
+    // Keep a copy of the partial block: the caller may reuse its chunk buffer. (new Uint8Array(view)
+    // copies; Buffer#slice would return a view.)
+    this.pending = new Uint8Array(data.subarray(whole));
     return this.withHeader(whole > 0 ? signatureRecords(this.params, data.subarray(0, whole)) : new Uint8Array(0));
   }
 

@@ -108,3 +108,26 @@ describe('patch', () => {
     expect((await applyDelta(basis, d)).toString()).toBe('ABCDEFGH0123456789abcdef');
   });
 });
+
+describe('patch input handling', () => {
+  it('works when the delta source reuses one buffer for every chunk (as file readers do)', async () => {
+    const { makeDelta, applyDelta: _unused, memoryBasis } = await import('./helpers.js');
+    void _unused;
+    const { patch } = await import('@duplicity-ts/rsync');
+    const old = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff));
+    const next = Buffer.concat([old.subarray(100, 2000), Buffer.from('x'.repeat(300)), old.subarray(2500)]);
+    const delta = makeDelta(makeSignature({ hash: 'md4', weak: 'rollsum', blockLen: 64, strongLen: 8 }, old), next);
+    for (const size of [1, 2, 3, 5, 7]) {
+      const shared = Buffer.alloc(size);
+      async function* src() {
+        for (let o = 0; o < delta.length; o += size) {
+          const n = delta.copy(shared, 0, o, o + size);
+          yield shared.subarray(0, n);
+        }
+      }
+      const out: Uint8Array[] = [];
+      for await (const c of patch(memoryBasis(old), src())) out.push(Buffer.from(c));
+      expect(Buffer.concat(out).equals(next)).toBe(true);
+    }
+  });
+});
