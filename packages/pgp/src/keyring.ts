@@ -12,18 +12,9 @@ import { splitPackets, Tag } from './packets.js';
 import { readAgentKey, WrongPassphraseError, MissingPassphraseError, type AgentKey } from './agent-key.js';
 import { encodeMpi, stripZeros } from './mpi.js';
 import { PgpError, describe } from './errors.js';
+import { OPENPGP_CONFIG } from './openpgp-config.js';
+import { clearSecretBody, decryptSecretMpis, readSecretPacket, SecretKeyChecksumError } from './secret-key-packet.js';
 import { PK_DSA, PK_ECDH, PK_EDDSA_LEGACY, PK_ELGAMAL, PK_RSA, PK_RSA_SIGN, type KeyParams } from './key-material.js';
-
-/** openpgp.js settings that accept every key gpg 2.2 accepts (old DSA/ElGamal, 1024-bit RSA, SHA-1 self-signatures). */
-export const OPENPGP_CONFIG = {
-  minRSABits: 1024,
-  rejectPublicKeyAlgorithms: new Set<number>(),
-  rejectHashAlgorithms: new Set<number>(),
-  rejectMessageHashAlgorithms: new Set<number>(),
-  rejectCurves: new Set<string>(),
-  ignoreUnsupportedPackets: true,
-  ignoreMalformedPackets: false,
-} as unknown as openpgp.Config;
 
 /** What callers may learn about a key. */
 export interface KeyInfo {
@@ -44,6 +35,7 @@ export interface KeyPacket extends KeyParams {
   isDecrypted?(): boolean | null;
   isDummy?(): boolean;
   decrypt?(passphrase: string): Promise<void>;
+  writePublicKey?(): Uint8Array;
   validate?(): Promise<void>;
 }
 
@@ -158,7 +150,7 @@ export class Keyring {
       for (const p of packets) {
         if (p.isDummy?.()) continue;
         const e = cert.entry(p.getFingerprint().toUpperCase());
-        if (e && !e.secret) e.secret = openpgpSecret(p);
+        if (e && !e.secret) e.secret = openpgpSecret(p, e.primary);
       }
     }
     return cert;
@@ -214,18 +206,58 @@ export class Keyring {
   }
 }
 
-function openpgpSecret(p: KeyPacket): SecretSource {
+/** Decrypts a protected openpgp.js secret key packet with openpgp.js itself (protections we do not handle). */
+async function openpgpDecrypt(p: KeyPacket, passphrase: string): Promise<KeyPacket> {
+  try {
+    await p.decrypt!(passphrase);
+  } catch (err) {
+    if (/passphrase|checksum|decrypt/i.test(describe(err))) throw new WrongPassphraseError('bad passphrase');
+    throw err;
+  }
+  return p;
+}
+
+/**
+ * A version 4 secret key packet: `publicBody` is the public key packet body, `secretPart` what follows it
+ * (S2K usage, cipher, S2K, IV, encrypted MPIs). Decrypted natively (secret-key-packet.ts); protections we do not
+ * handle go to openpgp.js.
+ */
+function packetSecret(primary: boolean, publicBody: Uint8Array, secretPart: Buffer): SecretSource {
+  const whole = () => readSecretPacket<KeyPacket>(primary, Buffer.concat([publicBody, secretPart]));
   return {
     async unlock(passphrase) {
-      if (p.isDecrypted?.()) return p;
+      if (secretPart[0] === 0) return whole();
       if (passphrase === undefined) throw new MissingPassphraseError('no passphrase');
+      let mpis: Buffer | undefined;
       try {
-        await p.decrypt!(passphrase);
+        mpis = decryptSecretMpis(secretPart, passphrase);
       } catch (err) {
-        if (/passphrase|checksum|decrypt/i.test(describe(err))) throw new WrongPassphraseError('bad passphrase');
+        if (err instanceof SecretKeyChecksumError) throw new WrongPassphraseError('bad passphrase');
         throw err;
       }
-      return p;
+      if (!mpis) return openpgpDecrypt(await whole(), passphrase);
+      try {
+        return await readSecretPacket<KeyPacket>(primary, clearSecretBody(publicBody, mpis));
+      } catch {
+        // A check value that passed by chance (1 in 65536 with the 16-bit checksum) leaves garbage MPIs.
+        throw new WrongPassphraseError('bad passphrase');
+      }
+    },
+  };
+}
+
+/** The secret source of an openpgp.js secret key packet (from a key file or secring.gpg). */
+function openpgpSecret(p: KeyPacket, primary: boolean): SecretSource {
+  if (p.isDecrypted?.()) return { unlock: async () => p };
+  const whole = Buffer.from(p.write());
+  const publicBody = Buffer.from(p.writePublicKey!());
+  if (p.version === 4 && whole.subarray(0, publicBody.length).equals(publicBody)) {
+    return packetSecret(primary, publicBody, whole.subarray(publicBody.length));
+  }
+  return {
+    async unlock(passphrase) {
+      if (passphrase === undefined) throw new MissingPassphraseError('no passphrase');
+      return openpgpDecrypt(p, passphrase);
     },
   };
 }
@@ -236,12 +268,6 @@ function matchValue(p: KeyPacket): string | undefined {
   const v = p.algorithm === PK_RSA || p.algorithm === 2 || p.algorithm === PK_RSA_SIGN ? pp.n
     : p.algorithm === PK_DSA || p.algorithm === PK_ELGAMAL ? pp.y : pp.Q;
   return v ? stripZeros(v).toString('hex') : undefined;
-}
-
-async function readSecretPacket(primary: boolean, body: Buffer): Promise<KeyPacket> {
-  const pkt = (primary ? new openpgp.SecretKeyPacket() : new openpgp.SecretSubkeyPacket()) as unknown as KeyPacket & { read(b: Uint8Array, c: unknown): Promise<void> };
-  await pkt.read(body, OPENPGP_CONFIG);
-  return pkt;
 }
 
 /** Builds an unprotected openpgp.js secret key packet from a public packet and gpg-agent's secret parameters. */
@@ -266,11 +292,7 @@ async function agentSecretPacket(pub: KeyPacket, primary: boolean, s: Record<str
   }
   let lastErr: unknown;
   for (const mpis of orders) {
-    const enc = Buffer.concat(mpis.map((m) => encodeMpi(m)));
-    let sum = 0;
-    for (const b of enc) sum = (sum + b) & 0xffff;
-    const body = Buffer.concat([Buffer.from(pub.write()), Buffer.from([0]), enc, Buffer.from([sum >> 8, sum & 0xff])]);
-    const pkt = await readSecretPacket(primary, body);
+    const pkt = await readSecretPacket<KeyPacket>(primary, clearSecretBody(pub.write(), Buffer.concat(mpis.map((m) => encodeMpi(m)))));
     try {
       await pkt.validate!();
       return pkt;
@@ -372,7 +394,7 @@ function attachAgentKeys(ring: Keyring, dir: string): void {
       if (!ak) continue;
       const native = ak.openpgpNative;
       e.secret = native
-        ? { unlock: async (passphrase) => openpgpSecret(await readSecretPacket(e.primary, Buffer.concat([Buffer.from(e.packet.write()), native]))).unlock(passphrase) }
+        ? packetSecret(e.primary, e.packet.write(), native)
         : { unlock: async (passphrase) => agentSecretPacket(e.packet, e.primary, ak.unlock(passphrase)) };
     }
   }

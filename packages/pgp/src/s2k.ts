@@ -31,44 +31,47 @@ export function encodeS2K(s: S2K): Buffer {
   return Buffer.concat([Buffer.from([3, s.hash]), s.salt, Buffer.from([c])]);
 }
 
-const cache = new Map<string, Buffer>();
+/** Derived hash outputs per (passphrase, S2K spec); a longer key later extends the same entry. */
+const cache = new Map<string, Buffer[]>();
+const CACHE_MAX = 64;
+/** Bytes per update() call: big enough that call overhead vanishes against hashing, small enough for the L2 cache. */
+const BLOCK = 1 << 16;
 
 /** Derives `keySize` bytes from `passphrase` per `s`. */
 export function deriveKey(passphrase: string, s: S2K, keySize: number): Buffer {
+  // The passphrase is kept in the key only as a digest, so the cache holds no passphrase in clear.
   const cacheKey = createHash('sha256')
-    .update(JSON.stringify([passphrase, s.type, s.hash, s.salt?.toString('hex') ?? '', s.count ?? 0, keySize]))
+    .update(JSON.stringify([passphrase, s.type, s.hash, s.salt?.toString('hex') ?? '', s.count ?? 0]))
     .digest('hex');
-  const hit = cache.get(cacheKey);
-  if (hit) return hit;
-  const algo = hashName(s.hash);
-  const pw = Buffer.from(passphrase, 'utf8');
-  const data = s.type === 0 ? pw : Buffer.concat([s.salt!, pw]);
-  const count = s.type === 3 ? Math.max(s.count!, data.length) : data.length;
-  const out: Buffer[] = [];
-  let have = 0;
-  for (let preload = 0; have < keySize; preload++) {
-    const h = createHash(algo);
-    if (preload) h.update(Buffer.alloc(preload));
-    if (s.type === 3 && count > data.length) {
-      // One big block of repeated salt||passphrase keeps hashing 65 MB to a few dozen update() calls.
-      const reps = Math.max(1, Math.floor((1 << 16) / data.length));
-      const block = Buffer.alloc(reps * data.length);
-      for (let i = 0; i < reps; i++) data.copy(block, i * data.length);
+  let digests = cache.get(cacheKey);
+  if (!digests) {
+    if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+    digests = [];
+    cache.set(cacheKey, digests);
+  }
+  let have = digests.reduce((n, d) => n + d.length, 0);
+  if (have < keySize) {
+    const algo = hashName(s.hash);
+    const pw = Buffer.from(passphrase, 'utf8');
+    const data = s.type === 0 ? pw : Buffer.concat([s.salt!, pw]);
+    const count = s.type === 3 ? Math.max(s.count!, data.length) : data.length;
+    // One block of repeated salt||passphrase keeps hashing 65 MB to about a thousand update() calls.
+    const block = Buffer.alloc(count > data.length ? Math.max(1, Math.floor(BLOCK / data.length)) * data.length : data.length);
+    for (let i = 0; i < block.length; i += data.length) data.copy(block, i);
+    while (have < keySize) {
+      // RFC 4880 §3.7.1.1: the n-th hash context is preloaded with n zero octets.
+      const h = createHash(algo);
+      if (digests.length) h.update(Buffer.alloc(digests.length));
       let left = count;
       while (left >= block.length) {
         h.update(block);
         left -= block.length;
       }
       if (left > 0) h.update(block.subarray(0, left));
-    } else {
-      h.update(data);
+      const d = h.digest();
+      digests.push(d);
+      have += d.length;
     }
-    const d = h.digest();
-    out.push(d);
-    have += d.length;
   }
-  const key = Buffer.concat(out).subarray(0, keySize);
-  if (cache.size > 64) cache.clear();
-  cache.set(cacheKey, key);
-  return key;
+  return Buffer.concat(digests).subarray(0, keySize);
 }
