@@ -59,6 +59,15 @@ describe.runIf(haveRdiff)('duplicity-ts rdiff against rdiff', () => {
     }
   });
 
+  it('signature of a file read in several pieces, block length not dividing the read size', async () => {
+    writeFileSync(p('big'), bytes(2_500_000, 9));
+    for (const b of ['1000', '3000', '4097']) {
+      execFileSync('rdiff', ['signature', '-f', '-b', b, p('big'), p('bsig.rdiff')]);
+      expect((await run(['signature', '-f', '-b', b, p('big'), p('bsig.ours')])).code).toBe(0);
+      expect(readFileSync(p('bsig.ours')).equals(readFileSync(p('bsig.rdiff')))).toBe(true);
+    }
+  });
+
   it('delta: rdiff patches ours; patch: we apply rdiff\'s', async () => {
     execFileSync('rdiff', ['signature', '-f', oldFile, p('s')]);
     expect((await run(['delta', '-f', p('s'), newFile, p('d.ours')])).code).toBe(0);
