@@ -19,6 +19,7 @@ export async function run(ctx: ActionContext): Promise<number> {
     throw userError(`Backup source directory ${source} does not exist.`, 13);
   }
   const o = ctx.options;
+  if (o.volsize !== undefined && o.volsize < 1) throw userError(`--volsize must be at least 1 (MiB), got ${o.volsize}`, 2);
   const s = await openSession(ctx, url);
   try {
     const crypto = s.crypto;
@@ -55,7 +56,6 @@ export async function run(ctx: ActionContext): Promise<number> {
       metadataSyncMode: o.metadataSyncMode === 'full' ? 'full' : 'partial',
       progress,
     };
-    if (o.volsize !== undefined && o.volsize < 1) throw userError(`--volsize must be at least 1 (MiB), got ${o.volsize}`, 2);
     let result;
     try {
       result = await runBackup(req);

@@ -13,6 +13,11 @@ export class ByteChannel implements AsyncIterable<Uint8Array> {
 
   constructor(private readonly limit = 4 << 20) {}
 
+  /** Bytes pushed and not yet taken by the consumer. */
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
   async push(chunk: Uint8Array): Promise<void> {
     while (this.queued >= this.limit && this.failure === undefined) {
       await new Promise<void>((r) => (this.wakeProducer = r));

@@ -95,7 +95,7 @@ export class VolumeFile {
    * an upper bound while gzip or encryption still has input in hand.
    */
   get projectedSize(): number {
-    return this.written + this.pendingInput + this.blockLen;
+    return this.written + this.pendingInput + (this.channel?.queuedBytes ?? 0) + this.blockLen;
   }
 
   private async emit(b: Buffer, inputLen: number): Promise<void> {
@@ -132,9 +132,9 @@ export class VolumeFile {
       this.inFlight.push({ promise: gzipBlock(block, { level, chunkSize: len + (len >> 3) + 1024 }), inputLen: len });
       while (this.inFlight.length >= this.parallel) await this.writeOldest();
     } else if (enc.kind === 'pgp') {
-      await this.channel!.push(block);
-      // The encrypter's output is counted as it arrives; its input is no longer ours to count.
+      // Counted through the channel's queue until the encrypter takes it, then by its output.
       this.pendingInput -= len;
+      await this.channel!.push(block);
     } else {
       await this.emit(block, len);
     }
