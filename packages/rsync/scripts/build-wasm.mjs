@@ -6,11 +6,10 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 mkdirSync(`${root}/build`, { recursive: true });
-const { error, stderr } = await asc.main(
+const { error } = await asc.main(
   [
     'assembly/index.ts',
     '--outFile', 'build/rsync.wasm',
-    '--textFile', 'build/rsync.wat',
     '-O3', '--converge',
     '--runtime', 'stub',
     '--noAssert',
@@ -24,4 +23,3 @@ if (error) {
   console.error(`build-wasm: ${error.message}`);
   process.exit(1);
 }
-void stderr;
