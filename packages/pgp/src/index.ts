@@ -2,10 +2,12 @@
  * @duplicity-ts/pgp: OpenPGP as duplicity needs it from gpg 2.2, natively, with no gpg binary at run time.
  *
  * - keyring.ts finds keys as gpg does (GnuPG home: pubring.kbx / pubring.gpg, private-keys-v1.d via
- *   agent-key.ts and sexp.ts; or armored key files) and unlocks secret keys with the caller's passphrase.
+ *   agent-key.ts and sexp.ts; or armored key files) and unlocks secret keys with the caller's passphrase:
+ *   agent key files and OpenPGP secret key packets (secret-key-packet.ts) are decrypted with s2k.ts on
+ *   node:crypto; openpgp.js (configured in openpgp-config.ts) parses certificates and key parameters.
  * - decrypt.ts and encrypt.ts are the message layer; they stream through packets.ts (framing, partial body
  *   lengths), session-key.ts (SKESK with s2k.ts; PKESK via openpgp.js), seipd.ts (AES-CFB + MDC on node:crypto),
- *   compression.ts (node:zlib; bzip2.ts) and signature.ts with key-material.ts (one-pass signatures hashed by
+ *   compression.ts (node:zlib; bzip2.ts on unbzip2-stream's decoder) and signature.ts with key-material.ts (one-pass signatures hashed by
  *   node:crypto, signed/verified over that digest).
  * - errors.ts: user-facing errors carry duplicity's exit codes (31 gpg failure, 22 signer problem).
  */

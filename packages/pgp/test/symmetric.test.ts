@@ -4,8 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { decrypt, encrypt } from '@duplicity-ts/pgp';
 import { GpgHome, chunks, collect, failure, sampleData } from './gpg-home.js';
+import { bunzip2 } from '../src/bzip2.js';
 
 const PASS = 'correct horse battery staple';
 
@@ -22,11 +24,29 @@ describe('symmetric messages', () => {
     });
   }
 
-  it('reports BZip2 messages clearly (not supported yet)', async () => {
-    const msg = home.ok(['--compress-algo', 'bzip2', '--s2k-count', '65536', '--symmetric'], data, PASS);
-    const err = await failure(collect(decrypt(chunks(msg), { passphrase: PASS })));
-    expect(err.exitCode).toBe(31);
-    expect(err.message).toMatch(/BZip2/);
+  it('reads gpg --compress-algo bzip2, several 900 kB blocks, in small and large chunks', async () => {
+    const big = Buffer.concat([sampleData(1_000_000, 5), Buffer.from('duplicity bzip2 block '.repeat(50_000))]);
+    const msg = home.ok(['--compress-algo', 'bzip2', '--bzip2-compress-level', '9', '--s2k-count', '65536', '--symmetric'], big, PASS);
+    expect(home.ok(['--list-packets'], msg, PASS).toString()).toContain('compressed packet: algo=3');
+    for (const size of [777, 1 << 20]) {
+      expect((await collect(decrypt(chunks(msg, size), { passphrase: PASS }))).equals(big)).toBe(true);
+    }
+    const empty = home.ok(['--compress-algo', 'bzip2', '--s2k-count', '65536', '--symmetric'], Buffer.alloc(0), PASS);
+    expect((await collect(decrypt(chunks(empty), { passphrase: PASS }))).length).toBe(0);
+  });
+
+  it('refuses corrupt or truncated BZip2 data with a clear error, reads concatenated streams', async () => {
+    const bz = spawnSync('bzip2', ['-c'], { input: sampleData(400_000, 9) }).stdout;
+    const flipped = Buffer.from(bz);
+    flipped[Math.floor(bz.length / 2)]! ^= 0x10;
+    for (const bad of [flipped, bz.subarray(0, bz.length - 20)]) {
+      await expect(collect(bunzip2(chunks(bad, 4096)))).rejects.toThrow(/BZip2/);
+    }
+    expect((await collect(bunzip2(chunks(bz, 4096)))).equals(sampleData(400_000, 9))).toBe(true);
+    // concatenated streams (what `cat a.bz2 b.bz2` makes) decode as one
+    const second = spawnSync('bzip2', ['-1', '-c'], { input: Buffer.from('second stream') }).stdout;
+    const both = await collect(bunzip2(chunks(Buffer.concat([bz, second]), 1000)));
+    expect(both.equals(Buffer.concat([sampleData(400_000, 9), Buffer.from('second stream')]))).toBe(true);
   });
 
   it('writes what gpg decrypts: SKESK v4 AES-256 iterated SHA-1 65011712, SEIPD with MDC, ZIP', async () => {
