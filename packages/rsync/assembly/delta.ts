@@ -18,7 +18,7 @@ let stride: i32 = 0;
 let blake = false;
 let rk = false;
 let recs: usize = 0; // raw signature records: BE weak u32 + strong[strongLen]
-let table: usize = 0; // open addressing: block index + 1, 0 = empty
+let table: usize = 0; // open addressing, 8-byte slots: weak sum, block index + 1 (0 = empty slot)
 let tableBits: i32 = 0;
 let filter: usize = 0; // one bit per hash value, checked before the table
 let filterBits: i32 = 0;
@@ -85,7 +85,7 @@ export function deltaInit(base: usize, blocks: i32, bLen: i32, sLen: i32, flags:
   if (filterBits > 30) filterBits = 30;
   let top = (base + 15) & ~15;
   recs = top; top += <usize>blocks * stride; top = (top + 15) & ~15;
-  table = top; top += (<usize>1 << tableBits) * 4;
+  table = top; top += (<usize>1 << tableBits) * 8;
   filter = top; top += (<usize>1 << filterBits) >> 3; top = (top + 15) & ~15;
   ev = top; top += <usize>EV_CAP * 24;
   buf = top; top += bufCap + 8;
@@ -121,14 +121,16 @@ export function deltaIndex(): void {
     let i = h >>> tShift;
     let dup = false;
     while (true) {
-      const e = load<u32>(table + (<usize>i << 2));
+      const slot = table + (<usize>i << 3);
+      const e = load<u32>(slot, 4);
       if (e == 0) break;
       const j = <i32>e - 1;
-      if (recWeak(j) == w && strongEqual(j, recs + <usize>k * stride + 4)) { dup = true; break; }
+      if (load<u32>(slot) == w && strongEqual(j, recs + <usize>k * stride + 4)) { dup = true; break; }
       i = (i + 1) & mask;
     }
     if (dup) continue;
-    store<u32>(table + (<usize>i << 2), <u32>(k + 1));
+    store<u32>(table + (<usize>i << 3), w);
+    store<u32>(table + (<usize>i << 3), <u32>(k + 1), 4);
     const f = h >>> fShift;
     store<u8>(filter + (f >> 3), load<u8>(filter + (f >> 3)) | (<u32>1 << (f & 7)));
   }
@@ -172,10 +174,12 @@ function lookup(w: u32): i32 {
   let i = h >>> (32 - tableBits);
   let weakHit = false;
   while (true) {
-    const e = load<u32>(table + (<usize>i << 2));
+    // The slot holds the weak sum, so a probe touches one cache line and not the records.
+    const slot = table + (<usize>i << 3);
+    const e = load<u32>(slot, 4);
     if (e == 0) break;
-    const k = <i32>e - 1;
-    if (recWeak(k) == w) {
+    if (load<u32>(slot) == w) {
+      const k = <i32>e - 1;
       weakHit = true;
       if (!haveStrong) { strongSum(blake, buf + p, n, DIGEST); haveStrong = true; }
       if (strongEqual(k, DIGEST)) return k;
