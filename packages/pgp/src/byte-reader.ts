@@ -14,17 +14,22 @@ export class ByteReader {
 
   /** Make at least `n` bytes available unless the stream ends first; returns how many are available. */
   private async fill(n: number): Promise<number> {
-    while (this.buf.length < n && !this.done) {
+    if (this.buf.length >= n || this.done) return this.buf.length;
+    // Gather, then join once: joining per chunk would copy a large read (an AEAD chunk) many times over.
+    const parts: Uint8Array[] = this.buf.length ? [this.buf] : [];
+    let have = this.buf.length;
+    while (have < n) {
       const r = await this.it.next();
       if (r.done) {
         this.done = true;
         break;
       }
       if (r.value.length === 0) continue;
-      if (this.buf.length === 0) this.buf = r.value;
-      else this.buf = Buffer.concat([this.buf, r.value]);
+      parts.push(r.value);
+      have += r.value.length;
     }
-    return this.buf.length;
+    this.buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts, have);
+    return have;
   }
 
   /** True when no byte is left. */
@@ -44,6 +49,12 @@ export class ByteReader {
   async peek(n: number, what: string): Promise<Uint8Array> {
     if ((await this.fill(n)) < n) throw new Error(`truncated ${what}: needed ${n} bytes, stream ended`);
     return this.buf.subarray(0, n);
+  }
+
+  /** Up to `n` bytes without consuming them; fewer only where the stream ends. */
+  async peekUpTo(n: number): Promise<Uint8Array> {
+    await this.fill(n);
+    return this.buf.subarray(0, Math.min(n, this.buf.length));
   }
 
   async readByte(what: string): Promise<number> {

@@ -16,7 +16,7 @@ import { verifyDigest } from './key-material.js';
 import { parsePkesk, parseSkesk, pkeskSessionKey, skeskSessionKey, type SessionKey, type Skesk } from './session-key.js';
 import { PgpError, SignerError, describe, EXIT_BAD_SIGNER } from './errors.js';
 import type { Keyring, KeyEntry } from './keyring.js';
-import { decryptAead } from './aead.js';
+import { aeadPlaintext } from './aead.js';
 
 /** A signature found in a message. */
 export interface SignatureResult {
@@ -97,7 +97,11 @@ async function* decryptOuter(r: ByteReader, o: DecryptOptions, results: Signatur
       case Tag.SEIPD: {
         const body = new ByteReader(packetBody(r, h));
         const candidates = await sessionKeys(pkesks, skesks, o);
-        const opened = await openSeipd(body, candidates.keys);
+        if ((await body.peek(1, 'SEIPD version'))[0] === 2) {
+          yield* aeadMessage(r, body, Tag.SEIPD, candidates, o, results);
+          return;
+        }
+        const opened = await openSeipd(body, candidates.keys.filter((k): k is Required<SessionKey> => k.cipher !== undefined));
         if (!opened) {
           if (candidates.keys.length === 0 && candidates.error) throw candidates.error;
           throw new PgpError(skesks.length && !pkesks.length
@@ -110,9 +114,7 @@ async function* decryptOuter(r: ByteReader, o: DecryptOptions, results: Signatur
       }
       case Tag.AEAD: {
         const candidates = await sessionKeys(pkesks, skesks, o);
-        if (candidates.keys.length === 0) throw candidates.error ?? new PgpError('no session key for the encrypted data');
-        const plain = decryptAead(new ByteReader(packetBody(r, h)), candidates.keys);
-        yield* inner(new ByteReader(plain), o, results, 0);
+        yield* aeadMessage(r, new ByteReader(packetBody(r, h)), Tag.AEAD, candidates, o, results);
         return;
       }
       case Tag.SymEncrypted:
@@ -127,6 +129,14 @@ async function* decryptOuter(r: ByteReader, o: DecryptOptions, results: Signatur
         throw new Error(`unexpected packet (tag ${h.tag}) before the encrypted data`);
     }
   }
+}
+
+/** The rest of a message whose encrypted container is an AEAD packet (tag 20) or a SEIPD v2 packet. */
+async function* aeadMessage(r: ByteReader, body: ByteReader, tag: number, candidates: { keys: SessionKey[]; error?: PgpError }, o: DecryptOptions,
+  results: SignatureResult[]): AsyncGenerator<Uint8Array> {
+  if (candidates.keys.length === 0) throw candidates.error ?? new PgpError('no session key for the encrypted data');
+  yield* inner(new ByteReader(aeadPlaintext(body, tag, candidates.keys)), o, results, 0);
+  if (!(await r.atEnd())) throw new Error('trailing data after the encrypted packet');
 }
 
 /** Every session key we can recover, in the order gpg tries them; `error` explains why others failed. */

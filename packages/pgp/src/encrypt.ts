@@ -42,7 +42,7 @@ export function encrypt(src: AsyncIterable<Uint8Array>, o: EncryptOptions): Asyn
 
 async function* encryptMessage(src: AsyncIterable<Uint8Array>, o: EncryptOptions): AsyncGenerator<Uint8Array> {
   let head: Buffer[];
-  let session: SessionKey;
+  let session: Required<SessionKey>;
   let signer: Signer | undefined;
   try {
     session = { cipher: cipherInfo(AES256), key: randomBytes(32) };
@@ -69,7 +69,7 @@ async function* encryptMessage(src: AsyncIterable<Uint8Array>, o: EncryptOptions
   yield Buffer.concat([...frame.write(enc.final()), ...frame.end()]);
 }
 
-async function sessionPackets(o: EncryptOptions, session: SessionKey): Promise<Buffer[]> {
+async function sessionPackets(o: EncryptOptions, session: Required<SessionKey>): Promise<Buffer[]> {
   const out: Buffer[] = [];
   const targets = [...(o.recipients ?? []).map((q) => ({ q, hidden: false })), ...(o.hiddenRecipients ?? []).map((q) => ({ q, hidden: true }))];
   if (targets.length && !o.keyring) throw new PgpError('public-key encryption needs a keyring');

@@ -1,29 +1,63 @@
 /**
- * Session-key packets: SKESK v4 (passphrase, RFC 4880 §5.3) written and read here with our S2K and
- * node:crypto; PKESK v3 (public key, §5.1) through openpgp.js's packet class, which implements RSA, ElGamal and
- * ECDH (cv25519) session-key encryption so we do not hand-roll public-key encryption.
+ * Session-key packets: SKESK v4 (passphrase, RFC 4880 §5.3) written and read here with our S2K and node:crypto,
+ * SKESK v5/v6 (AEAD, gpg 2.4 / RFC 9580) read; PKESK v3/v6 (public key, §5.1) through openpgp.js's packet class,
+ * which implements RSA, ElGamal and ECDH (cv25519) session-key encryption so we do not hand-roll public-key
+ * encryption.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import { cipherInfo, type CipherInfo } from './cipher-algorithms.js';
 import { deriveKey, encodeS2K, parseS2K, type S2K } from './s2k.js';
 import type { KeyPacket } from './keyring.js';
+import { AEAD_TAG, aeadMode, aeadOpen } from './aead-modes.js';
 
-export interface SessionKey { cipher: CipherInfo; key: Buffer }
+/** A session key; `cipher` is unknown for v6 PKESK and v5/v6 SKESK, whose data packet names it instead. */
+export interface SessionKey { cipher?: CipherInfo; key: Buffer }
 
-export interface Skesk { cipher: number; s2k: S2K; esk?: Buffer }
+/**
+ * A SKESK: version 4 (RFC 4880: CFB-encrypted session key, or the S2K output itself), version 5 (LibrePGP, gpg
+ * 2.4 with AEAD: the session key AEAD-encrypted under the S2K output) or version 6 (RFC 9580: the same under an
+ * HKDF of the S2K output).
+ */
+export interface Skesk { version: number; cipher: number; s2k: S2K; esk?: Buffer; aead?: number; iv?: Buffer }
 
 export function parseSkesk(b: Buffer): Skesk {
-  if (b[0] !== 4) throw new Error(`unsupported SKESK version ${b[0]} (only version 4 is read)`);
-  const { s2k, size } = parseS2K(b, 2);
-  const esk = b.subarray(2 + size);
-  return { cipher: b[1]!, s2k, esk: esk.length ? esk : undefined };
+  const version = b[0]!;
+  if (version === 4) {
+    const { s2k, size } = parseS2K(b, 2);
+    const esk = b.subarray(2 + size);
+    return { version, cipher: b[1]!, s2k, esk: esk.length ? esk : undefined };
+  }
+  if (version === 5 || version === 6) {
+    // v6 adds octet counts (of the following fields, and of the S2K) that v5 lacks.
+    let off = version === 6 ? 2 : 1;
+    const cipher = b[off++]!;
+    const aead = b[off++]!;
+    if (version === 6) off++;
+    const { s2k, size } = parseS2K(b, off);
+    off += size;
+    const mode = aeadMode(aead);
+    const iv = b.subarray(off, off + mode.nonceLength);
+    const esk = b.subarray(off + mode.nonceLength);
+    if (iv.length !== mode.nonceLength || esk.length <= AEAD_TAG) throw new Error(`truncated version ${version} SKESK`);
+    return { version, cipher, s2k, aead, iv, esk };
+  }
+  throw new Error(`unsupported SKESK version ${version}`);
 }
 
-/** The session key a SKESK yields for `passphrase` (unverified: the SEIPD quick check decides). */
+/**
+ * The session key a SKESK yields for `passphrase`, or null when the passphrase does not fit. v4 keys are
+ * unverified (the SEIPD quick check decides); v5/v6 keys are authenticated by their AEAD tag.
+ */
 export function skeskSessionKey(s: Skesk, passphrase: string): SessionKey | null {
   const kekCipher = cipherInfo(s.cipher);
   const kek = deriveKey(passphrase, s.s2k, kekCipher.keySize);
+  if (s.version !== 4) {
+    const ad = Buffer.from([0xc3, s.version, s.cipher, s.aead!]);
+    const k = s.version === 6 ? Buffer.from(hkdfSync('sha256', kek, Buffer.alloc(0), ad, kekCipher.keySize)) : kek;
+    const key = aeadOpen(s.aead!, kekCipher, k, s.iv!, ad, s.esk!);
+    return key ? { key } : null;
+  }
   if (!s.esk) return { cipher: kekCipher, key: kek };
   const d = createDecipheriv(kekCipher.cfb, kek, Buffer.alloc(kekCipher.blockSize));
   const plain = Buffer.concat([d.update(s.esk), d.final()]);
@@ -45,7 +79,7 @@ const writeSalts = new Map<string, Buffer>();
  * A SKESK v4 carrying `session` encrypted under the passphrase. The salt is fixed per passphrase for the
  * process so the expensive S2K runs once per backup, while every message still gets its own session key.
  */
-export function encodeSkesk(passphrase: string, session: SessionKey): Buffer {
+export function encodeSkesk(passphrase: string, session: Required<SessionKey>): Buffer {
   let salt = writeSalts.get(passphrase);
   if (!salt) {
     salt = randomBytes(8);
@@ -53,9 +87,10 @@ export function encodeSkesk(passphrase: string, session: SessionKey): Buffer {
   }
   const s2k: S2K = { type: 3, hash: 2, salt, count: S2K_COUNT };
   const kek = deriveKey(passphrase, s2k, session.cipher.keySize);
-  const c = createCipheriv(session.cipher.cfb, kek, Buffer.alloc(session.cipher.blockSize));
-  const esk = Buffer.concat([c.update(Buffer.concat([Buffer.from([session.cipher.id]), session.key])), c.final()]);
-  return Buffer.concat([Buffer.from([4, session.cipher.id]), encodeS2K(s2k), esk]);
+  const { cipher } = session;
+  const c = createCipheriv(cipher.cfb, kek, Buffer.alloc(cipher.blockSize));
+  const esk = Buffer.concat([c.update(Buffer.concat([Buffer.from([cipher.id]), session.key])), c.final()]);
+  return Buffer.concat([Buffer.from([4, cipher.id]), encodeS2K(s2k), esk]);
 }
 
 type Pkesk = { publicKeyID: { toHex(): string }; publicKeyAlgorithm: number; sessionKey: Uint8Array; sessionKeyAlgorithm: number;
@@ -69,10 +104,12 @@ export function parsePkesk(b: Buffer): Pkesk {
 
 export async function pkeskSessionKey(p: Pkesk, secret: KeyPacket): Promise<SessionKey> {
   await p.decrypt(secret);
-  return { cipher: cipherInfo(p.sessionKeyAlgorithm), key: Buffer.from(p.sessionKey) };
+  // v6 PKESKs carry no cipher id: the SEIPD v2 packet names it.
+  const cipher = p.sessionKeyAlgorithm ? cipherInfo(p.sessionKeyAlgorithm) : undefined;
+  return { cipher, key: Buffer.from(p.sessionKey) };
 }
 
-export async function encodePkesk(pub: KeyPacket, session: SessionKey, hidden: boolean): Promise<Buffer> {
+export async function encodePkesk(pub: KeyPacket, session: Required<SessionKey>, hidden: boolean): Promise<Buffer> {
   const Cls = openpgp.PublicKeyEncryptedSessionKeyPacket as unknown as {
     fromObject(o: { version: number; encryptionKeyPacket: unknown; anonymousRecipient: boolean; sessionKey: Uint8Array; sessionKeyAlgorithm: number }): Pkesk;
   };
