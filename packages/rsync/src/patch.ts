@@ -52,6 +52,20 @@ class DeltaReader {
     return true;
   }
 
+  /** True when `n` bytes can be read without waiting (lets the command loop skip an await). */
+  has(n: number): boolean {
+    return this.chunk.length - this.pos >= n;
+  }
+
+  /** Up to `max` bytes that are already here, or undefined when none are. */
+  takeAvailable(max: number): Uint8Array | undefined {
+    if (this.pos >= this.chunk.length) return undefined;
+    const n = Math.min(max, this.chunk.length - this.pos);
+    const v = this.chunk.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
+  }
+
   async need(n: number, what: string): Promise<void> {
     if (!(await this.fill(n))) {
       throw new RsyncError('input-ended', `delta is truncated: input ended in ${what} at offset ${this.offset}`);
@@ -119,10 +133,18 @@ class OutputGatherer {
     return { buf: this.buf, offset: this.len, length: OUT_PIECE - this.len };
   }
 
-  /** Marks `n` bytes of space() as filled; returns what is ready to yield. */
-  filled(n: number): Uint8Array[] {
+  /** Copies `data` in when it fits without filling the piece; false (nothing done) otherwise. */
+  put(data: Uint8Array): boolean {
+    if (this.len + data.length >= OUT_PIECE) return false;
+    this.buf.set(data, this.len);
+    this.len += data.length;
+    return true;
+  }
+
+  /** Marks `n` bytes of space() as filled; true when the piece is full and must be flushed. */
+  filled(n: number): boolean {
     this.len += n;
-    return this.len === OUT_PIECE ? this.flush() : [];
+    return this.len === OUT_PIECE;
   }
 
   flush(): Uint8Array[] {
@@ -159,7 +181,8 @@ export async function* patch(basis: PatchBasis, delta: AsyncIterable<Uint8Array>
   }
   for (;;) {
     const at = r.offset;
-    await r.need(1, 'a command');
+    // The awaits are skipped when the bytes are already buffered: a delta has many small commands.
+    if (!r.has(1)) await r.need(1, 'a command');
     const op = r.u8();
     if (op === OP_END) break;
     if (op >= OP_RESERVED) throw new RsyncError('corrupt', `corrupt delta: reserved opcode ${hex(op)} at offset ${at}`);
@@ -167,20 +190,20 @@ export async function* patch(basis: PatchBasis, delta: AsyncIterable<Uint8Array>
       let len = op;
       if (op >= OP_LITERAL_N1) {
         const width = 1 << (op - OP_LITERAL_N1);
-        await r.need(width, 'a LITERAL length');
+        if (!r.has(width)) await r.need(width, 'a LITERAL length');
         len = r.uint(width);
         if (len === 0) throw new RsyncError('corrupt', `corrupt delta: LITERAL of length 0 at offset ${at}`);
       }
       while (len > 0) {
-        const piece = await r.some(len);
+        const piece = r.takeAvailable(len) ?? (await r.some(len));
         if (!piece) throw new RsyncError('input-ended', `delta is truncated: input ended inside a LITERAL at offset ${r.offset}`);
         len -= piece.length;
-        yield* out.add(piece, false);
+        if (!out.put(piece)) yield* out.add(piece, false);
       }
     } else {
       const pw = 1 << ((op - OP_COPY) >> 2);
       const lw = 1 << ((op - OP_COPY) & 3);
-      await r.need(pw + lw, 'a COPY command');
+      if (!r.has(pw + lw)) await r.need(pw + lw, 'a COPY command');
       const pos = r.uint(pw);
       let len = r.uint(lw);
       if (len === 0) throw new RsyncError('corrupt', `corrupt delta: COPY of length 0 at offset ${at}`);
@@ -198,7 +221,7 @@ export async function* patch(basis: PatchBasis, delta: AsyncIterable<Uint8Array>
         if (got !== n) throw new RsyncError('input-ended', `basis ended early: read ${got} of ${n} bytes at ${p}`);
         p += n;
         len -= n;
-        yield* out.filled(n);
+        if (out.filled(n)) yield* out.flush();
       }
       while (len > 0) {
         const n = Math.min(len, READ_PIECE);
