@@ -3,10 +3,11 @@
  * `privateParams`). Signing and verifying a digest we computed ourselves with node:crypto is what lets the
  * one-pass signature run at native hashing speed over a whole volume; openpgp.js would re-hash the data in
  * JavaScript. RSA and Ed25519 go through node:crypto; DSA is a few lines of BigInt arithmetic (FIPS 186-4 §4.6)
- * because node:crypto cannot sign or verify a precomputed DSA digest.
+ * and ECDSA lives in ecdsa.ts, because node:crypto cannot sign or verify a precomputed DSA or ECDSA digest.
  */
 import { createPrivateKey, createPublicKey, privateEncrypt, publicDecrypt, randomBytes, sign as edSign, verify as edVerify, constants } from 'node:crypto';
 import { fromBigInt, modInv, modPow, toBigInt } from './mpi.js';
+import { ecdsaSign, ecdsaVerify, nistCurve } from './ecdsa.js';
 
 export const PK_RSA = 1;
 export const PK_RSA_SIGN = 3;
@@ -57,7 +58,7 @@ export function preferredHash(p: KeyParams): { id: number; node: string } {
 }
 
 export function canSignNatively(p: KeyParams): boolean {
-  return [PK_RSA, PK_RSA_SIGN, PK_DSA, PK_EDDSA_LEGACY, PK_ED25519].includes(p.algorithm);
+  return [PK_RSA, PK_RSA_SIGN, PK_DSA, PK_ECDSA, PK_EDDSA_LEGACY, PK_ED25519].includes(p.algorithm);
 }
 
 /** Signature MPIs (or raw fields) for `digest`. */
@@ -101,9 +102,17 @@ export function signDigest(p: KeyParams, hashNode: string, digest: Buffer): Buff
         return [fromBigInt(r), fromBigInt(s)];
       }
     }
+    case PK_ECDSA:
+      return ecdsaSign(curveOf(p), bytes(priv.d, 'd'), digest);
     default:
       throw new Error(`cannot sign with public-key algorithm ${p.algorithm}`);
   }
+}
+
+function curveOf(p: KeyParams) {
+  const oid = p.publicParams.oid as { toHex?(): string } | undefined;
+  if (!oid?.toHex) throw new Error('ECDSA key without a curve');
+  return nistCurve(oid.toHex());
 }
 
 function bitLength(v: bigint): number {
@@ -145,6 +154,10 @@ export function verifyDigest(p: KeyParams, hashNode: string, digest: Buffer, sig
       const w = modInv(s, Q);
       const v = ((modPow(G, (h * w) % Q, P) * modPow(Y, (r * w) % Q, P)) % P) % Q;
       return v === r;
+    }
+    case PK_ECDSA: {
+      if (sig.length !== 2) return false;
+      return ecdsaVerify(curveOf(p), bytes(p.publicParams.Q, 'Q'), digest, toBigInt(sig[0]!), toBigInt(sig[1]!));
     }
     default:
       throw new Error(`cannot verify signatures made with public-key algorithm ${p.algorithm}`);

@@ -14,7 +14,7 @@ import { encodeMpi, stripZeros } from './mpi.js';
 import { PgpError, describe } from './errors.js';
 import { OPENPGP_CONFIG } from './openpgp-config.js';
 import { clearSecretBody, decryptSecretMpis, readSecretPacket, SecretKeyChecksumError } from './secret-key-packet.js';
-import { PK_DSA, PK_ECDH, PK_EDDSA_LEGACY, PK_ELGAMAL, PK_RSA, PK_RSA_SIGN, type KeyParams } from './key-material.js';
+import { PK_DSA, PK_ECDH, PK_ECDSA, PK_EDDSA_LEGACY, PK_ELGAMAL, PK_RSA, PK_RSA_SIGN, type KeyParams } from './key-material.js';
 
 /** What callers may learn about a key. */
 export interface KeyInfo {
@@ -285,6 +285,7 @@ async function agentSecretPacket(pub: KeyPacket, primary: boolean, s: Record<str
       orders.push([s.d!], [Buffer.from(s.d!).reverse()]);
       break;
     case PK_EDDSA_LEGACY:
+    case PK_ECDSA:
       orders.push([s.d!]);
       break;
     default:
