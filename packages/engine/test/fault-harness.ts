@@ -26,7 +26,7 @@ export function baseEnv(work: string, extra: Record<string, string> = {}): Recor
   return { PATH: process.env.PATH!, HOME: home, TZ: 'UTC', LC_ALL: 'C.UTF-8', TMPDIR: work, ...extra };
 }
 
-export function run(tool: Tool, args: string[], env: Record<string, string>, timeout = 120_000): Run {
+export function run(tool: Tool, args: string[], env: Record<string, string>, timeout = 300_000): Run {
   const r = spawnSync(tool === 'duplicity' ? 'duplicity' : TS_BIN, args, { encoding: 'utf8', env, timeout });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
