@@ -37,7 +37,7 @@ describe('acquireArchiveLock', () => {
     expect(readFileSync(path.join(dir, 'lockfile'), 'utf8')).toBe(`${process.pid} ${hostname()}\n`);
     await expect(acquireArchiveLock(dir, { pid: process.pid + 100000 })).rejects.toMatchObject({
       exitCode: 23,
-      message: expect.stringMatching(/^Another duplicity instance is already running with this archive directory \(.*lockfile: held by process \d+\)$/),
+      message: expect.stringMatching(/^Another duplicity instance is already running with this archive directory \(.*lockfile: (held by process \d+|locked by a running process)\)$/),
     });
     await lock.release();
     expect(existsSync(path.join(dir, 'lockfile'))).toBe(false);
@@ -58,6 +58,23 @@ describe('acquireArchiveLock', () => {
     writeFileSync(path.join(dir, 'lockfile'), '');
     const lock = await acquireArchiveLock(dir);
     await lock.release();
+  });
+
+  it('holds an fcntl lock the real duplicity respects (exit 23 from duplicity while held)', async () => {
+    const env = baseEnv(work);
+    const cache = dirFor('dup-blocked');
+    const dir = dirFor('dup-blocked/n');
+    const url = `file://${dirFor('dup-blocked-dst')}`;
+    const lock = await acquireArchiveLock(dir);
+    let r;
+    try {
+      r = run('duplicity', ['collection-status', '--no-encryption', '--archive-dir', cache, '--name', 'n', url], env);
+    } finally {
+      await lock.release();
+    }
+    expect(r.status).toBe(23);
+    expect(r.stdout + r.stderr).toContain('Another duplicity instance is already running with this archive directory');
+    expect(run('duplicity', ['collection-status', '--no-encryption', '--archive-dir', cache, '--name', 'n', url], env).status).toBe(0);
   });
 
   it('does not take over a lock held by another host (a shared archive dir)', async () => {

@@ -1,7 +1,10 @@
 /**
  * The archive dir's lockfile (FORMAT.md §11.10): `<archive dir>/lockfile` keeps two runs on one
  * backup from interleaving. duplicity holds an fcntl lock on an empty file; Node cannot take fcntl
- * locks, so duplicity-ts creates the file exclusively and writes `<pid> <hostname>` into it.
+ * locks itself, so duplicity-ts creates the file exclusively and writes `<pid> <hostname>` into it.
+ *
+ * While held, a python3 helper also holds an fcntl lock on the file (fcntl-holder.ts), so a real
+ * duplicity started meanwhile stops with its own "already running" error.
  *
  * A lockfile that exists is taken to be held when
  * - some process holds a POSIX or flock lock on it (/proc/locks lists its inode): a running duplicity;
@@ -13,6 +16,7 @@ import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { readFileSync, statSync, unlinkSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import path from 'node:path';
+import { holdFcntlLock, type FcntlHold } from './fcntl-holder.js';
 
 export const LOCK_HELD_EXIT = 23;
 
@@ -26,6 +30,8 @@ export interface LockOptions {
   pid?: number;
   /** Called when a stale lock is taken over (for a log line). */
   onStale?(detail: string): void;
+  /** Also hold an fcntl lock for the real duplicity to see (fcntl-holder.ts); default true. */
+  fcntl?: boolean;
 }
 
 function lockError(file: string, detail: string): Error & { exitCode: number } {
@@ -127,14 +133,16 @@ export async function acquireArchiveLock(archiveDir: string, o: LockOptions = {}
       }
       // Two runs that removed the same stale lock at once: only one of them still finds its own content.
       if ((await readFile(file, 'utf8').catch(() => '')) !== content) throw lockError(file, 'taken by another run at the same moment');
-      return makeLock(file, content);
+      const fcntl = o.fcntl === false ? null : await holdFcntlLock(file);
+      if (fcntl === 'busy') throw lockError(file, 'locked by a running process'); // a duplicity that started just now
+      return makeLock(file, content, fcntl);
     }
   } finally {
     await unlink(staged).catch(() => undefined);
   }
 }
 
-function makeLock(file: string, content: string): ArchiveLock {
+function makeLock(file: string, content: string, fcntl: FcntlHold | null): ArchiveLock {
   let released = false;
   const removeIfOurs = () => {
     if (released) return;
@@ -146,6 +154,7 @@ function makeLock(file: string, content: string): ArchiveLock {
     } catch {
       /* already gone */
     }
+    fcntl?.release();
   };
   process.on('exit', removeIfOurs);
   return {
