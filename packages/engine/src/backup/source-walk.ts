@@ -4,8 +4,8 @@
  * filtered by the selection rules. Directories that were only "scanned" for an include appear
  * just before their first kept descendant, or not at all.
  */
-import { lstat, readdir, readlink, stat as statFollow } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { readlink, stat as statFollow } from 'node:fs/promises';
+import { lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { Decision, fullPath, type Selector } from '../selection/selector.js';
 
 export type SourceType = 'file' | 'directory' | 'symlink' | 'fifo' | 'chardev' | 'blockdev';
@@ -59,19 +59,17 @@ export async function* walkSource(root: string, o: WalkOptions): AsyncGenerator<
 async function* walkDir(dir: Buffer, dirIndex: Buffer[], o: WalkOptions): AsyncGenerator<SourceEntry> {
   let names: Buffer[];
   try {
-    names = await readdir(dir, { encoding: 'buffer' });
+    names = readdirSync(dir, { encoding: 'buffer' });
   } catch (err) {
     o.onError?.(dir, err as Error);
     return;
   }
   names.sort(Buffer.compare);
-  // lstat a directory's children concurrently (each is a thread-pool round trip), in order.
-  const stats = statAll(names.map((name) => childPath(dir, name)), o);
   for (let i = 0; i < names.length; i++) {
     const name = names[i];
     const fsPath = childPath(dir, name);
     const index = [...dirIndex, name];
-    const got = await stats(i);
+    const got = statEntry(fsPath, o);
     if (got instanceof Error) {
       o.onError?.(fsPath, got);
       continue;
@@ -89,7 +87,7 @@ async function* walkDir(dir: Buffer, dirIndex: Buffer[], o: WalkOptions): AsyncG
         stat: st,
         hasChild: async (child) => {
           try {
-            return (await readdir(fsPath, { encoding: 'buffer' })).some((n) => n.equals(child));
+            return readdirSync(fsPath, { encoding: 'buffer' }).some((n) => n.equals(child));
           } catch {
             return false;
           }
@@ -123,28 +121,23 @@ async function* walkDir(dir: Buffer, dirIndex: Buffer[], o: WalkOptions): AsyncG
   }
 }
 
-const STAT_AHEAD = 32;
-
 /**
- * The lstat (or stat, following links) of each path, started up to STAT_AHEAD ahead of the one
- * asked for, so the thread pool works on several while the walk handles one.
+ * lstat (or stat, following links). Synchronous on purpose: metadata calls are microseconds when
+ * the inode is cached, while a promise round trip through the thread pool costs far more per
+ * file; file contents are still read asynchronously.
  */
-function statAll(paths: Buffer[], o: WalkOptions): (i: number) => Promise<Stats | Error> {
-  const one = async (p: Buffer): Promise<Stats | Error> => {
-    try {
-      const st = await lstat(p);
-      if (o.followLinks && st.isSymbolicLink()) {
-        // A dangling link is stored as the link itself.
-        return await statFollow(p).catch(() => st);
+function statEntry(p: Buffer, o: WalkOptions): Stats | Error {
+  try {
+    const st = lstatSync(p);
+    if (o.followLinks && st.isSymbolicLink()) {
+      try {
+        return statSync(p);
+      } catch {
+        return st; // A dangling link is stored as the link itself.
       }
-      return st;
-    } catch (err) {
-      return err as Error;
     }
-  };
-  const out: Promise<Stats | Error>[] = [];
-  return (i) => {
-    while (out.length < Math.min(paths.length, i + 1 + STAT_AHEAD)) out.push(one(paths[out.length]));
-    return out[i];
-  };
+    return st;
+  } catch (err) {
+    return err as Error;
+  }
 }
