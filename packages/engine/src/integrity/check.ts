@@ -73,6 +73,30 @@ function laterTimes(chain: BackupChain, set: BackupSet): string {
     : `restores at ${formatTimeString(set.endTime)} and the ${later.length - 1} later backup time(s) of its chain`;
 }
 
+/**
+ * Which items a lost volume takes with it, by name: the set's signature file lists every item the
+ * set stored; those between the volume's first and last index are the ones it held.
+ */
+async function volumeAffects(ctx: ReadContext, col: Collection, chain: BackupChain, set: BackupSet, v: ManifestVolume): Promise<string> {
+  const range = `items ${show(v.start)} to ${show(v.end)} of ${setLabel(set)}`;
+  const sig = sigFileOf(col, set);
+  let listed = '';
+  if (sig) {
+    const hit: string[] = [];
+    try {
+      for await (const e of sigEntries(ctx, sig)) {
+        if (compareIndex(e.index, v.end) > 0) break;
+        if (compareIndex(e.index, v.start) >= 0 && e.kind !== 'deleted') hit.push(show(e.index));
+      }
+      const shown = hit.slice(0, 10).join(', ') + (hit.length > 10 ? `, ... (${hit.length} in all)` : '');
+      listed = hit.length ? ` (${shown})` : '';
+    } catch {
+      // The signature file has its own problem, reported on its own.
+    }
+  }
+  return `${range}${listed}; ${laterTimes(chain, set)}`;
+}
+
 export async function checkArchive(ctx: ReadContext, col: Collection, o: CheckOptions): Promise<CheckResult> {
   const result: CheckResult = { chains: col.chains.length, sets: 0, volumes: 0, items: 0, problems: [] };
   const problem = (p: IntegrityProblem) => {
@@ -136,7 +160,7 @@ async function checkChain(
         problem({
           file: `volume ${v.number} of ${setLabel(set)}`,
           cause: 'missing from the backend',
-          affects: `items ${show(v.start)} to ${show(v.end)} of ${setLabel(set)}; ${laterTimes(chain, set)}`,
+          affects: await volumeAffects(ctx, col, chain, set, v),
           exitCode: 53,
         });
       }
@@ -157,7 +181,7 @@ async function checkChain(
         problem({
           file: name,
           cause: `SHA1 ${got} (computed on the server) does not match the manifest's ${expected}`,
-          affects: `items ${show(v.start)} to ${show(v.end)} of ${setLabel(set)}; ${laterTimes(chain, set)}`,
+          affects: await volumeAffects(ctx, col, chain, set, v),
           exitCode: 21,
         });
       }
@@ -306,16 +330,16 @@ async function checkContent(
   problem: (p: IntegrityProblem) => void,
 ): Promise<void> {
   const damaged: { set: BackupSet; volume: ManifestVolume }[] = [];
+  const pendingReports: Promise<void>[] = [];
   const readers = manifests.map(
     ({ set, manifest }) =>
       new SetReader(ctx, set, [...manifest.volumes.values()].sort((a, b) => a.number - b.number).filter((v) => set.volumes.has(v.number)), (volume, error) => {
         damaged.push({ set, volume });
-        problem({
-          file: set.volumes.get(volume.number)?.name ?? `volume ${volume.number}`,
-          cause: error.message,
-          affects: `items ${show(volume.start)} to ${show(volume.end)} of ${setLabel(set)}; ${laterTimes(chain, set)}`,
-          exitCode: codeOf(error, 30),
-        });
+        pendingReports.push(
+          volumeAffects(ctx, col, chain, set, volume).then((affects) =>
+            problem({ file: set.volumes.get(volume.number)?.name ?? `volume ${volume.number}`, cause: error.message, affects, exitCode: codeOf(error, 30) }),
+          ),
+        );
       }),
   );
   const sigs = manifests.map(({ set }) => new SigCursor(ctx, sigFileOf(col, set)));
@@ -429,6 +453,7 @@ async function checkContent(
     await Promise.all(sigs.map((s) => s.close().catch(() => undefined)));
     await Promise.all([...temps].map((t) => rm(t, { force: true })));
   }
+  await Promise.all(pendingReports);
   manifests.forEach(({ set }, slot) => {
     const s = sigs[slot];
     if (s.failed) {
