@@ -5,11 +5,11 @@
  * every layer uses 64 KiB partial body lengths.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import * as zlib from 'node:zlib';
 import { AES256, cipherInfo } from './cipher-algorithms.js';
 import { encodePacket, PartialBodyWriter, Tag } from './packets.js';
 import { SeipdEncryptor } from './seipd.js';
 import { ALGO_ZIP, ALGO_ZLIB } from './compression.js';
+import { parallelDeflate } from './parallel-deflate.js';
 import { encodeOnePass, encodeSignature, signatureHead } from './signature.js';
 import { canSignNatively, preferredHash, signDigest } from './key-material.js';
 import { encodePkesk, encodeSkesk, type SessionKey } from './session-key.js';
@@ -107,10 +107,10 @@ async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | u
   if (out.length) yield Buffer.concat(out);
   for await (const c of src) {
     hash?.update(c);
-    out = lit.write(c);
-    if (out.length) yield Buffer.concat(out);
+    // Parts go up unjoined: the next layer copies them (deflate segments) or frames them (no compression).
+    yield* lit.write(c);
   }
-  yield Buffer.concat(lit.end());
+  yield* lit.end();
   if (signer) {
     const fpr = Buffer.from(signer.entry.fingerprint, 'hex');
     const { head, trailer } = signatureHead(signer.secret.algorithm, signer.hash.id, fpr, created);
@@ -121,56 +121,13 @@ async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | u
   }
 }
 
-/** A Compressed packet around `src`, deflated by node:zlib. */
+/** A Compressed packet around `src`, deflated on the thread pool (parallel-deflate.ts). */
 async function* compressed(src: AsyncIterable<Uint8Array>, algo: number, level: number): AsyncGenerator<Uint8Array> {
   const frame = new PartialBodyWriter(Tag.Compressed);
   let out = frame.write(Buffer.from([algo]));
-  for await (const c of adaptiveDeflate(src, algo === ALGO_ZLIB, level)) {
+  for await (const c of parallelDeflate(src, algo === ALGO_ZLIB, level)) {
     out = frame.write(c);
     if (out.length) yield Buffer.concat(out);
   }
   yield Buffer.concat(frame.end());
-}
-
-const PROBE_EVERY = 4 << 20;
-const PROBE_SIZE = 64 << 10;
-
-/**
- * Deflate that stores incompressible stretches. Deflating random or already-compressed data at gpg's level 6
- * costs most of the encryption time for no gain, so every 4 MiB a 64 KiB sample is test-deflated at level 1;
- * if it does not shrink by 3 %, the stream switches to level 0 (stored blocks, still valid deflate for any
- * inflater) until a later sample compresses again. Written here because node:zlib has no such mode.
- */
-async function* adaptiveDeflate(src: AsyncIterable<Uint8Array>, zlibFormat: boolean, level: number): AsyncGenerator<Uint8Array> {
-  const z = zlibFormat ? zlib.createDeflate({ level, chunkSize: 1 << 16 }) : zlib.createDeflateRaw({ level, chunkSize: 1 << 16 });
-  const ready: Buffer[] = [];
-  let failed: Error | undefined;
-  z.on('data', (c: Buffer) => ready.push(c));
-  z.on('error', (e) => { failed = e; });
-  let current = level;
-  let sinceProbe = PROBE_EVERY;
-  const write = (c: Uint8Array) => new Promise<void>((res, rej) => z.write(c, (e) => (e ? rej(e) : res())));
-  try {
-    for await (const c of src) {
-      if (level > 0 && sinceProbe >= PROBE_EVERY && c.length >= 4096) {
-        const sample = c.subarray(0, PROBE_SIZE);
-        const want = zlib.deflateRawSync(sample, { level: 1 }).length > sample.length * 0.97 ? 0 : level;
-        if (want !== current) {
-          await new Promise<void>((res) => z.params(want, zlib.constants.Z_DEFAULT_STRATEGY, () => res()));
-          current = want;
-        }
-        sinceProbe = 0;
-      }
-      sinceProbe += c.length;
-      await write(c);
-      if (failed) throw failed;
-      if (ready.length) yield Buffer.concat(ready.splice(0));
-    }
-    const ended = new Promise<void>((res, rej) => { z.once('end', res); z.once('error', rej); });
-    z.end();
-    await ended;
-    if (ready.length) yield Buffer.concat(ready.splice(0));
-  } finally {
-    z.destroy();
-  }
 }

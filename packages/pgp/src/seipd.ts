@@ -33,40 +33,34 @@ export async function openSeipd(
 
 /** The plaintext of an opened SEIPD body; throws at the end if the MDC does not match. */
 export async function* seipdPlaintext(body: ByteReader, s: { decipher: Decipher; mdc: Hash }): AsyncGenerator<Uint8Array> {
-  let tail: Buffer = Buffer.alloc(0);
+  // The last 22 bytes may be the MDC packet, so each decrypted chunk is held until the next one arrives; only the
+  // last one is split. (Splitting off 22 bytes of every chunk sent tiny pieces up through every layer.)
+  let held: Buffer = Buffer.alloc(0);
   for await (const ct of body.rest()) {
     const pt = s.decipher.update(ct);
-    // Hold back the last 22 bytes: they may be the MDC packet. Avoid copying whole chunks.
-    if (pt.length < MDC_LEN) {
-      const all = Buffer.concat([tail, pt]);
-      if (all.length > MDC_LEN) {
-        const out = all.subarray(0, all.length - MDC_LEN);
-        s.mdc.update(out);
-        yield out;
-      }
-      tail = Buffer.from(all.subarray(Math.max(0, all.length - MDC_LEN)));
+    if (pt.length === 0) continue;
+    if (pt.length < MDC_LEN || held.length < MDC_LEN) {
+      held = Buffer.concat([held, pt]);
       continue;
     }
-    if (tail.length) {
-      s.mdc.update(tail);
-      yield tail;
-    }
-    const out = pt.subarray(0, pt.length - MDC_LEN);
-    tail = Buffer.from(pt.subarray(pt.length - MDC_LEN));
-    if (out.length) {
-      s.mdc.update(out);
-      yield out;
-    }
+    s.mdc.update(held);
+    yield held;
+    held = pt;
   }
   const fin = s.decipher.final();
-  if (fin.length) tail = Buffer.concat([tail, fin]);
-  if (tail.length !== MDC_LEN || tail[0] !== 0xd3 || tail[1] !== 0x14) {
+  if (fin.length) held = Buffer.concat([held, fin]);
+  if (held.length < MDC_LEN) throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
+  const out = held.subarray(0, held.length - MDC_LEN);
+  const tail = held.subarray(held.length - MDC_LEN);
+  if (tail[0] !== 0xd3 || tail[1] !== 0x14) {
     throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
   }
+  s.mdc.update(out);
   s.mdc.update(tail.subarray(0, 2));
   if (!s.mdc.digest().equals(tail.subarray(2))) {
     throw new Error('integrity check failed: modification detection code (MDC) mismatch, the data was altered');
   }
+  if (out.length) yield out;
 }
 
 /** Encrypts a SEIPD v1 body incrementally: start(), update()*, final(). */

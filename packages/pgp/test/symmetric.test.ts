@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { decrypt, encrypt } from '@duplicity-ts/pgp';
+import { decrypt, encrypt, loadKeyring } from '@duplicity-ts/pgp';
 import { GpgHome, chunks, collect, failure, sampleData } from './gpg-home.js';
 import { bunzip2 } from '../src/bzip2.js';
 
@@ -64,6 +64,26 @@ describe('symmetric messages', () => {
       else expect(packets).not.toContain('compressed packet');
       expect(packets).toMatch(/literal data packet:\s+mode b/);
     }
+  });
+
+  it('deflates in parallel segments that gpg inflates as one stream (ZIP and ZLIB, text and random)', async () => {
+    const MiB = 1 << 20;
+    const text = Buffer.from('segment boundary dictionary carry-over\n'.repeat(Math.ceil(2.5 * MiB / 39))).subarray(0, 2.5 * MiB + 12345);
+    const mixed = Buffer.concat([text, sampleData(1.5 * MiB, 8), text.subarray(0, MiB)]);
+    const fix = '/work/shared/fixtures/duplicity-0.8.22/pubkey-signed/keys';
+    home.ok(['--batch', '--import', `${fix}/encrypt-secret.asc`], undefined, 'fixture-encrypt-7338e4bfdad1');
+    const ring = await loadKeyring({ keyFiles: [`${fix}/encrypt-public.asc`] });
+    for (const [label, opts, pass, algo] of [['ZIP', { passphrase: PASS }, PASS, 1], ['ZLIB', { keyring: ring, recipients: ['EC5E36C15C296022'] }, 'fixture-encrypt-7338e4bfdad1', 2]] as const) {
+      const msg = await collect(encrypt(chunks(mixed, 100_000), opts));
+      const r = home.run(['--trust-model', 'always', '--decrypt'], msg, pass);
+      expect(r.status, `${label}: ${r.stderr}`).toBe(0);
+      expect(r.stdout.equals(mixed)).toBe(true);
+      expect(home.run(['--list-packets'], msg, pass).stdout.toString()).toContain(`compressed packet: algo=${algo}`);
+      // the text compresses as well as one stream would (the dictionary carries over segment boundaries)
+      expect(msg.length).toBeLessThan(1.5 * MiB * 1.01 + 200_000);
+    }
+    const empty = await collect(encrypt(chunks(Buffer.alloc(0)), { keyring: ring, recipients: ['EC5E36C15C296022'] }));
+    expect(home.ok(['--trust-model', 'always', '--decrypt'], empty, 'fixture-encrypt-7338e4bfdad1').length).toBe(0);
   });
 
   it('empty input round-trips through gpg', async () => {
