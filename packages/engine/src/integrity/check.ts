@@ -268,10 +268,17 @@ class SigCursor {
       return undefined;
     }
   }
+  /** Reports every entry not taken yet: the data side has ended. */
   async rest(extra: (e: SigEntry) => void): Promise<void> {
     if (!this.file || this.failed) return;
-    await this.take([Buffer.from([0xff, 0xff, 0xff, 0xff])], extra).catch(() => undefined);
-    // take() stops before the sentinel; whatever is left was reported through `extra`.
+    try {
+      this.it ??= sigEntries(this.ctx, this.file);
+      if (this.head) extra(this.head);
+      this.head = null;
+      for (let r = await this.it.next(); !r.done; r = await this.it.next()) extra(r.value);
+    } catch (err) {
+      this.failed = err as Error;
+    }
   }
   async close(): Promise<void> {
     await this.it?.return(undefined);
@@ -286,7 +293,6 @@ function sigFileOf(col: Collection, set: BackupSet): NamedFile | undefined {
   });
 }
 
-/** Drains `src` into `sink` (a temp file) or nowhere, feeding a signature builder on the way. */
 /** The librsync signature of a stream, whole (SignatureBuilder hands it out piece by piece). */
 class SignatureCollector {
   private readonly builder: SignatureBuilder;
@@ -303,12 +309,11 @@ class SignatureCollector {
   }
 }
 
-async function consume(src: AsyncIterable<Uint8Array>, sink: string | undefined, sig: SignatureCollector | undefined): Promise<number> {
+/** Drains `src` into `sink` (a temp file) or nowhere, feeding the signature collector on the way. */
+async function consume(src: AsyncIterable<Uint8Array>, sink: string | undefined, sig: SignatureCollector | undefined): Promise<void> {
   const out = sink ? createWriteStream(sink, { mode: 0o600 }) : undefined;
-  let size = 0;
   try {
     for await (const chunk of src) {
-      size += chunk.length;
       sig?.update(chunk);
       if (out && !out.write(chunk)) await once(out, 'drain');
     }
@@ -318,14 +323,13 @@ async function consume(src: AsyncIterable<Uint8Array>, sink: string | undefined,
       await once(out, 'close');
     }
   }
-  return size;
 }
 
 async function checkContent(
   ctx: ReadContext,
   col: Collection,
   chain: BackupChain,
-  manifests: { set: BackupSet; manifest: import('@duplicity-ts/archive').Manifest }[],
+  manifests: { set: BackupSet; manifest: Manifest }[],
   result: CheckResult,
   problem: (p: IntegrityProblem) => void,
 ): Promise<void> {
