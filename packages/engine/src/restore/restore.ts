@@ -5,10 +5,7 @@
  * any size, patched by any number of incrementals, is rebuilt with bounded memory: each stage reads
  * the previous one as a random-access basis.
  */
-import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { closeSync, constants, openSync, rmSync } from 'node:fs';
 import { compareIndex, formatTimeString, Manifest, pathToIndex, type Index, type ManifestVolume, type TarHeader } from '@duplicity-ts/archive';
 import { fileBasis, patch } from '@duplicity-ts/rsync';
 import type { BackupSet } from '../collection/backup-set.js';
@@ -16,7 +13,7 @@ import { backupChainAt, type Collection } from '../collection/collection.js';
 import { metadataKey } from '../cache/archive-dir.js';
 import { fetchFile, quietLog, readAll, tempPath, userError, type ReadContext } from './remote-file.js';
 import { SetReader, volumesFor, type SetEntry } from './set-reader.js';
-import { TargetWriter } from './target-writer.js';
+import { TargetWriter, writePieces } from './target-writer.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -94,7 +91,10 @@ function startsWith(index: Index, prefix: Index): boolean {
   return index.length >= prefix.length && prefix.every((c, i) => c.equals(index[i]));
 }
 
-/** Streams base + diffs into the final content, staging intermediate versions in temp files. */
+/**
+ * Streams base + diffs into the final content, staging intermediate versions in temp files (a
+ * patch needs random access to its basis). A snapshot with no later diff streams straight through.
+ */
 async function* applyChain(ctx: ReadContext, base: SetEntry, diffs: SetEntry[]): AsyncGenerator<Uint8Array> {
   if (diffs.length === 0) {
     yield* base.body;
@@ -102,19 +102,21 @@ async function* applyChain(ctx: ReadContext, base: SetEntry, diffs: SetEntry[]):
   }
   let current = tempPath(ctx, 'stage');
   const temps = new Set<string>([current]);
+  const gather = Buffer.allocUnsafe(1 << 20);
   try {
-    await pipeline(Readable.from(base.body), createWriteStream(current, { mode: 0o600 }));
+    await writeStage(current, base.body, gather);
     for (let i = 0; i < diffs.length; i++) {
       const basis = await fileBasis(current);
       try {
-        const out = patch(basis, diffs[i].body);
         if (i === diffs.length - 1) {
-          yield* out;
+          // RestoredEntry.content pieces are valid until the next is asked for.
+          yield* patch(basis, diffs[i].body, { reuseOutput: true });
         } else {
           const next = tempPath(ctx, 'stage');
           temps.add(next);
-          await pipeline(Readable.from(out), createWriteStream(next, { mode: 0o600 }));
-          await rm(current, { force: true });
+          // Written piece by piece before the next is made, so the patch may reuse its output buffer.
+          await writeStage(next, patch(basis, diffs[i].body, { reuseOutput: true }), gather);
+          rmSync(current, { force: true });
           temps.delete(current);
           current = next;
         }
@@ -126,7 +128,16 @@ async function* applyChain(ctx: ReadContext, base: SetEntry, diffs: SetEntry[]):
       }
     }
   } finally {
-    await Promise.all([...temps].map((t) => rm(t, { force: true })));
+    for (const t of temps) rmSync(t, { force: true });
+  }
+}
+
+async function writeStage(file: string, content: AsyncIterable<Uint8Array>, gather: Buffer): Promise<void> {
+  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    await writePieces(fd, content, gather);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -136,7 +147,10 @@ export interface RestoredEntry {
   rel: Index;
   /** The newest header: the item's metadata at the restore time. */
   header: TarHeader;
-  /** A regular file's content, patched through the chain; read at most once. */
+  /**
+   * A regular file's content, patched through the chain; read at most once. Each piece is valid
+   * only until the next one is asked for (buffers are reused): copy what must be kept.
+   */
   content?: AsyncIterable<Uint8Array>;
 }
 

@@ -1,12 +1,12 @@
 /**
  * One backup set's volumes as a single stream of logical entries (FORMAT.md §11.4 step 4, §4.5):
- * volumes in number order, each fetched and checked just before it is read; consecutive
- * `multivol_*` chunks of one index become one entry whose body continues across volume boundaries.
- * Only one volume's temp files exist at a time.
+ * volumes in number order, each fetched and checked before it is read, the next one while the
+ * current one is read; consecutive `multivol_*` chunks of one index become one entry whose body
+ * continues across volume boundaries. At most two volumes' temp files exist at a time.
  */
 import { compareIndex, parseEntryName, readTar, type Index, type Manifest, type ManifestVolume, type TarHeader } from '@duplicity-ts/archive';
 import type { BackupSet } from '../collection/backup-set.js';
-import { fetchFile, userError, type ReadContext } from './remote-file.js';
+import { fetchFile, userError, type FetchedFile, type ReadContext } from './remote-file.js';
 
 export type DiffKind = 'snapshot' | 'diff' | 'deleted';
 
@@ -60,29 +60,59 @@ export class SetReader {
     this.raw = this.rawEntries(volumes);
   }
 
+  /**
+   * Volume i+1 is downloaded, hash-checked (and decrypted) while volume i is read, so that fetching
+   * overlaps with restoring. Its failure surfaces only when its turn comes, as if fetched then.
+   */
   private async *rawEntries(volumes: ManifestVolume[]): AsyncGenerator<RawEntry> {
-    for (const vol of volumes) {
-      if (!this.onVolumeError) {
-        yield* this.volumeEntries(vol);
-        continue;
+    const fetches = volumes.map((): Promise<FetchedFile> | undefined => undefined);
+    const fetchAt = (i: number): Promise<FetchedFile> | undefined => {
+      if (i >= volumes.length) return undefined;
+      if (!fetches[i]) {
+        const f = this.fetchVolume(volumes[i]);
+        // Awaited in its turn; until then a rejection is not unhandled.
+        f.catch(() => undefined);
+        fetches[i] = f;
       }
-      try {
-        yield* this.volumeEntries(vol);
-      } catch (err) {
-        this.failures++;
-        this.onVolumeError(vol, err as Error);
+      return fetches[i];
+    };
+    try {
+      for (let i = 0; i < volumes.length; i++) {
+        const vol = volumes[i];
+        const current = fetchAt(i)!;
+        fetchAt(i + 1);
+        if (!this.onVolumeError) {
+          yield* this.volumeEntries(vol, current);
+        } else {
+          try {
+            yield* this.volumeEntries(vol, current);
+          } catch (err) {
+            this.failures++;
+            this.onVolumeError(vol, err as Error);
+          }
+        }
+        // volumeEntries disposed of it.
+        fetches[i] = undefined;
       }
+    } finally {
+      // A reader closed early (or failed) still owns the temp files of a prefetched volume.
+      for (const f of fetches) if (f) await f.then((x) => x.dispose()).catch(() => undefined);
     }
   }
 
-  private async *volumeEntries(vol: ManifestVolume): AsyncGenerator<RawEntry> {
+  private async fetchVolume(vol: ManifestVolume): Promise<FetchedFile> {
+    const file = this.set.volumes.get(vol.number);
+    if (!file) {
+      throw userError(`failed to restore: volume ${vol.number} of the backup set ending ${this.set.endTime} is missing from the backend`, 53);
+    }
+    const hash = vol.hash !== undefined && (vol.hashType ?? 'SHA1').toUpperCase() === 'SHA1' ? vol.hash : undefined;
+    return fetchFile(this.ctx, file.name, file.parsed, hash);
+  }
+
+  private async *volumeEntries(vol: ManifestVolume, fetching: Promise<FetchedFile>): AsyncGenerator<RawEntry> {
     {
-      const file = this.set.volumes.get(vol.number);
-      if (!file) {
-        throw userError(`failed to restore: volume ${vol.number} of the backup set ending ${this.set.endTime} is missing from the backend`, 53);
-      }
-      const hash = vol.hash !== undefined && (vol.hashType ?? 'SHA1').toUpperCase() === 'SHA1' ? vol.hash : undefined;
-      const fetched = await fetchFile(this.ctx, file.name, file.parsed, hash);
+      const file = this.set.volumes.get(vol.number)!;
+      const fetched = await fetching;
       try {
         for await (const { header, body } of readTar(fetched.plaintext())) {
           let parsed: ReturnType<typeof parseEntryName>;

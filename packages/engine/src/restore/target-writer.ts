@@ -7,8 +7,25 @@
  * O_NOFOLLOW|O_EXCL.
  */
 import { execFile } from 'node:child_process';
-import { constants } from 'node:fs';
-import { chmod, chown, lchown, lstat, mkdir, open, readdir, rm, stat, symlink, utimes, type FileHandle } from 'node:fs/promises';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
 import { promisify } from 'node:util';
 import type { Index, TarHeader } from '@duplicity-ts/archive';
 import { OwnerMap } from './owners.js';
@@ -39,6 +56,10 @@ function showIndex(i: Index): string {
   return i.length ? Buffer.concat(i.flatMap((c, n) => (n ? [SLASH, c] : [c]))).toString('utf8') : '.';
 }
 
+/** Pieces at least this big are written as they come; smaller ones are gathered first. */
+const DIRECT_WRITE = 64 << 10;
+const GATHER = 1 << 20;
+
 export class TargetWriter {
   private readonly root: Buffer;
   private readonly owners: OwnerMap;
@@ -47,6 +68,12 @@ export class TargetWriter {
   private readonly verified = new Set<string>();
   private readonly now: number;
   private readonly log: ReadLog;
+  /**
+   * The target was missing or empty when checked: nothing can be in the way of an item, so the
+   * lstat that clears an existing one is skipped (O_EXCL / mkdir still refuse anything unexpected).
+   */
+  private fresh = false;
+  private gather?: Buffer;
   written = 0;
 
   constructor(
@@ -63,13 +90,18 @@ export class TargetWriter {
   async checkTarget(): Promise<void> {
     let st;
     try {
-      st = await stat(this.root);
+      st = statSync(this.root);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.fresh = true;
+        return;
+      }
       throw err;
     }
+    const empty = st.isDirectory() && readdirSync(this.root).length === 0;
+    this.fresh = empty;
     if (this.opts.force) return;
-    if (!st.isDirectory() || (await readdir(this.root)).length > 0) {
+    if (!empty) {
       throw userError(`Restore destination directory ${this.root.toString()} already exists.\nWill not overwrite.`, 11);
     }
   }
@@ -91,7 +123,10 @@ export class TargetWriter {
   }
 
   /** Makes sure every parent of `rel` (the root included) is a real directory inside the target. */
-  private async ensureParents(rel: Index): Promise<void> {
+  private ensureParents(rel: Index): void {
+    // The usual case: the parent is the directory restored just before (still open).
+    const top = this.pending[this.pending.length - 1];
+    if (top && top.rel.length === rel.length - 1 && top.rel.every((c, i) => c.equals(rel[i]))) return;
     for (let i = 0; i < rel.length; i++) {
       const p = this.pathOf(rel.slice(0, i));
       const key = p.toString('latin1');
@@ -99,10 +134,10 @@ export class TargetWriter {
       let st;
       try {
         // The root may be a symlink the user chose; nothing below it may be.
-        st = i === 0 ? await stat(p) : await lstat(p);
+        st = i === 0 ? statSync(p) : lstatSync(p);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        await mkdir(p, { mode: 0o700 });
+        mkdirSync(p, { mode: 0o700 });
         this.verified.add(key);
         continue;
       }
@@ -114,99 +149,128 @@ export class TargetWriter {
   }
 
   /** Sets owner, mode and mtime of directories whose contents are complete (those not above `rel`). */
-  private async closeDirsNotAbove(rel: Index | null): Promise<void> {
+  private closeDirsNotAbove(rel: Index | null): void {
     while (this.pending.length) {
       const top = this.pending[this.pending.length - 1];
       if (rel && top.rel.length < rel.length && top.rel.every((c, i) => c.equals(rel[i]))) break;
       this.pending.pop();
-      await this.applyMetadata(top.path, top.header, false);
+      this.applyMetadata(top.path, top.header, false);
     }
   }
 
-  private async applyMetadata(p: Buffer, h: TarHeader, isLink: boolean): Promise<void> {
+  private applyMetadata(p: Buffer, h: TarHeader, isLink: boolean): void {
     if (this.opts.restoreOwnership) {
       const uid = this.owners.uid(h.uname, h.uid);
       const gid = this.owners.gid(h.gname, h.gid);
       try {
-        await (isLink ? lchown : chown)(p, uid, gid);
+        (isLink ? lchownSync : chownSync)(p, uid, gid);
       } catch (err) {
         this.log.warn(`failed to set the owner of ${p.toString()}: ${(err as Error).message}`);
       }
     }
     if (isLink) return;
     // chmod after chown: chown clears setuid/setgid.
-    await chmod(p, h.mode & 0o7777);
-    await utimes(p, this.now, Math.max(0, h.mtime));
+    chmodSync(p, h.mode & 0o7777);
+    utimesSync(p, this.now, Math.max(0, h.mtime));
   }
 
-  private async clearExisting(p: Buffer, keepDir: boolean): Promise<boolean> {
+  private clearExisting(p: Buffer, keepDir: boolean): boolean {
     let st;
     try {
-      st = await lstat(p);
+      st = lstatSync(p);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
     }
     if (keepDir && st.isDirectory()) return true;
-    await rm(p, { recursive: true, force: true });
+    rmSync(p, { recursive: true, force: true });
     return false;
+  }
+
+  /** Runs `make` (which creates `p` exclusively), clearing whatever is in the way first, or on EEXIST when the target was fresh. */
+  private create<T>(p: Buffer, make: () => T): T {
+    if (!this.fresh) this.clearExisting(p, false);
+    try {
+      return make();
+    } catch (err) {
+      if (!this.fresh || (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      this.clearExisting(p, false);
+      return make();
+    }
   }
 
   /**
    * Writes one item at `rel` (relative to the target). `content` is the regular file's data.
+   * File system calls are synchronous on purpose: they are small and hit the page cache, and a
+   * thread-pool round trip for each of the five or so calls per item would cost more than the calls
+   * (thousands of small files); the thread pool stays free for inflating the next volume.
    */
   async write(rel: Index, h: TarHeader, content?: AsyncIterable<Uint8Array>): Promise<void> {
     TargetWriter.checkIndex(rel);
-    await this.closeDirsNotAbove(rel);
-    await this.ensureParents(rel);
+    this.closeDirsNotAbove(rel);
+    this.ensureParents(rel);
     const p = this.pathOf(rel);
     const isRoot = rel.length === 0;
     switch (h.type) {
       case 'directory': {
-        const exists = isRoot ? await this.rootIsDir() : await this.clearExisting(p, true);
-        if (!exists) await mkdir(p, { mode: 0o700 });
-        // Until its metadata is applied it must stay writable for its contents.
-        if (exists) await chmod(p, 0o700);
+        let exists: boolean;
+        if (isRoot) exists = this.rootIsDir();
+        else if (this.fresh) {
+          try {
+            mkdirSync(p, { mode: 0o700 });
+            exists = true;
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+            exists = this.clearExisting(p, true);
+            // Until its metadata is applied it must stay writable for its contents.
+            if (exists) chmodSync(p, 0o700);
+          }
+        } else {
+          exists = this.clearExisting(p, true);
+          if (exists) chmodSync(p, 0o700);
+        }
+        if (!exists) mkdirSync(p, { mode: 0o700 });
+        else if (isRoot) chmodSync(p, 0o700);
         this.verified.add(p.toString('latin1'));
         this.pending.push({ rel, path: p, header: h });
         break;
       }
       case 'file': {
-        await this.clearExisting(p, false);
-        const fh = await open(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        const fd = this.create(p, () => openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
         try {
           if (content) {
             try {
-              await writeBatched(fh, content);
+              await writePieces(fd, content, (this.gather ??= Buffer.allocUnsafe(GATHER)));
             } catch (err) {
               // Content that failed midway (a damaged volume, a bad delta) must not stay as a short file.
-              await rm(p, { force: true });
+              rmSync(p, { force: true });
               throw err;
             }
           }
           if (this.opts.restoreOwnership) {
-            await fh.chown(this.owners.uid(h.uname, h.uid), this.owners.gid(h.gname, h.gid)).catch((err: Error) => {
-              this.log.warn(`failed to set the owner of ${p.toString()}: ${err.message}`);
-            });
+            try {
+              fchownSync(fd, this.owners.uid(h.uname, h.uid), this.owners.gid(h.gname, h.gid));
+            } catch (err) {
+              this.log.warn(`failed to set the owner of ${p.toString()}: ${(err as Error).message}`);
+            }
           }
-          await fh.chmod(h.mode & 0o7777);
-          await fh.utimes(this.now, Math.max(0, h.mtime));
+          fchmodSync(fd, h.mode & 0o7777);
+          futimesSync(fd, this.now, Math.max(0, h.mtime));
         } finally {
-          await fh.close();
+          closeSync(fd);
         }
         break;
       }
       case 'symlink': {
-        await this.clearExisting(p, false);
-        await symlink(h.linkname, p);
-        await this.applyMetadata(p, h, true);
+        this.create(p, () => symlinkSync(h.linkname, p));
+        this.applyMetadata(p, h, true);
         break;
       }
       case 'fifo': {
-        await this.clearExisting(p, false);
+        this.clearExisting(p, false);
         // Node has no mkfifo(2); the coreutils command makes it.
         await run('mkfifo', ['-m', '600', '--', p.toString()]);
-        await this.applyMetadata(p, h, false);
+        this.applyMetadata(p, h, false);
         break;
       }
       case 'chardev':
@@ -215,9 +279,9 @@ export class TargetWriter {
           this.log.warn(`skipping device file ${showIndex(rel)}: only root can create devices`);
           return;
         }
-        await this.clearExisting(p, false);
+        this.clearExisting(p, false);
         await run('mknod', ['-m', '600', '--', p.toString(), h.type === 'chardev' ? 'c' : 'b', String(h.devmajor), String(h.devminor)]);
-        await this.applyMetadata(p, h, false);
+        this.applyMetadata(p, h, false);
         break;
       }
       default:
@@ -227,9 +291,9 @@ export class TargetWriter {
     this.written++;
   }
 
-  private async rootIsDir(): Promise<boolean> {
+  private rootIsDir(): boolean {
     try {
-      return (await stat(this.root)).isDirectory();
+      return statSync(this.root).isDirectory();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
@@ -238,27 +302,35 @@ export class TargetWriter {
 
   /** Applies the metadata of every directory still open, deepest first, the root last. */
   async finish(): Promise<void> {
-    await this.closeDirsNotAbove(null);
+    this.closeDirsNotAbove(null);
   }
 }
 
-/** Writes a stream of (possibly tiny) chunks in ~1 MiB batches: one syscall per batch, not per chunk. */
-async function writeBatched(fh: FileHandle, content: AsyncIterable<Uint8Array>): Promise<void> {
-  const BATCH = 1 << 20;
-  let parts: Uint8Array[] = [];
-  let size = 0;
-  const flush = async () => {
-    const buf = parts.length === 1 ? parts[0] : Buffer.concat(parts, size);
-    let off = 0;
-    while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
-    parts = [];
-    size = 0;
-  };
-  for await (const chunk of content) {
-    // Chunks may be views into buffers their producer reuses: copy when keeping them.
-    parts.push(Buffer.from(chunk));
-    size += chunk.length;
-    if (size >= BATCH) await flush();
+/**
+ * Writes a stream of pieces to `fd`: big ones as they come, small ones gathered in `gather` first.
+ * Each piece is written before the next is asked for, so producers may reuse their buffers.
+ */
+export async function writePieces(fd: number, content: AsyncIterable<Uint8Array>, gather: Buffer): Promise<void> {
+  let len = 0;
+  for await (const piece of content) {
+    if (piece.length >= DIRECT_WRITE) {
+      if (len) writeFully(fd, gather.subarray(0, len));
+      len = 0;
+      writeFully(fd, piece);
+      continue;
+    }
+    if (len + piece.length > gather.length) {
+      writeFully(fd, gather.subarray(0, len));
+      len = 0;
+    }
+    gather.set(piece, len);
+    len += piece.length;
   }
-  if (size) await flush();
+  if (len) writeFully(fd, gather.subarray(0, len));
+}
+
+/** Writes all of `buf` at the file's current offset. */
+export function writeFully(fd: number, buf: Uint8Array): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }
