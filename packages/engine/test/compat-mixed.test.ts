@@ -94,19 +94,23 @@ function run(tool: Tool, args: string[], env: NodeJS.ProcessEnv, cwd: string): s
 const FULL = process.env.DUPLICITY_TS_COMPAT_FULL === '1';
 const D2O2: Tool[] = ['duplicity', 'ours', 'duplicity', 'ours'];
 const O1D1: Tool[] = ['ours', 'duplicity', 'ours'];
-const MATRIX: [string, string[], NodeJS.ProcessEnv, Tool[], boolean][] = [
-  ['unencrypted', ['--no-encryption'], {}, D2O2, true],
-  ['symmetric', [], { PASSPHRASE: 'mixed chain secret' }, O1D1, FULL],
-  ...(FULL
-    ? ([
-        ['unencrypted', ['--no-encryption'], {}, O1D1, true],
-        ['symmetric', [], { PASSPHRASE: 'mixed chain secret' }, D2O2, true],
-      ] as [string, string[], NodeJS.ProcessEnv, Tool[], boolean][])
-    : []),
+interface Case {
+  label: string;
+  crypt: string[];
+  extraEnv: NodeJS.ProcessEnv;
+  writers: Tool[];
+  everyTime: boolean;
+}
+const plain = { label: 'unencrypted', crypt: ['--no-encryption'], extraEnv: {} };
+const symmetric = { label: 'symmetric', crypt: [], extraEnv: { PASSPHRASE: 'mixed chain secret' } };
+const MATRIX: Case[] = [
+  { ...plain, writers: D2O2, everyTime: true },
+  { ...symmetric, writers: O1D1, everyTime: FULL },
+  ...(FULL ? [{ ...plain, writers: O1D1, everyTime: true }, { ...symmetric, writers: D2O2, everyTime: true }] : []),
 ];
 
 describe('mixed chains', () => {
-  it.each(MATRIX)('%s, writers %j, all times restored: %s', (label, crypt, extraEnv, writers, everyTime) => {
+  it.each(MATRIX)('$label, writers $writers, every time restored: $everyTime', ({ label, crypt, extraEnv, writers, everyTime }) => {
     const dir = path.join(work, `${label}-${writers.join('-')}`);
     const src = path.join(dir, 'src');
     mkdirSync(src, { recursive: true });
