@@ -6,6 +6,12 @@
  * (duplicity is a python3 program), and the pid lockfile alone does the job.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+// The system interpreter (the one duplicity runs on) first: a `python3` found on PATH may be a
+// version-manager shim (pyenv's costs ~1.7 s per start here), and this runs on every command.
+// -S -E: no site packages, no PYTHON* variables; the script needs only fcntl and sys.
+const PYTHON = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => existsSync(p)) ?? 'python3';
 
 const SCRIPT = [
   'import fcntl, sys',
@@ -27,7 +33,7 @@ export interface FcntlHold {
 export function holdFcntlLock(file: string, timeoutMs = 10_000): Promise<FcntlHold | 'busy' | null> {
   return new Promise((resolve) => {
     let settled = false;
-    const child = spawn('python3', ['-c', SCRIPT, file], { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    const child = spawn(PYTHON, ['-S', '-E', '-c', SCRIPT, file], { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
     const done = (v: FcntlHold | 'busy' | null) => {
       if (settled) return;
       settled = true;
