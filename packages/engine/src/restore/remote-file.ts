@@ -5,16 +5,16 @@
  * byte of their content is used.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { closeSync, constants, createReadStream, openSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import { createGunzip, type ZlibOptions } from 'node:zlib';
 import type { Backend } from '@duplicity-ts/backends';
 import type { DecryptOptions } from '@duplicity-ts/pgp';
 import type { ParsedName } from '@duplicity-ts/archive';
 import { sha1OfFile } from './file-hash.js';
+import { GATHER, writePieces } from './piece-writer.js';
 
 /** What the read side needs to log; the CLI's session log fits. */
 export interface ReadLog {
@@ -82,7 +82,12 @@ export async function decryptToTemp(ctx: ReadContext, name: string, src: string,
   // Loaded on first use: unencrypted restores should not pay for loading OpenPGP.
   const { decrypt } = await import('@duplicity-ts/pgp');
   try {
-    await pipeline(Readable.from(decrypt(createReadStream(src), opts)), createWriteStream(out, { mode: 0o600 }));
+    const fd = openSync(out, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      await writePieces(fd, decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts), Buffer.allocUnsafe(GATHER));
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     await rm(out, { force: true });
     const e = err as { exitCode?: number; message?: string };

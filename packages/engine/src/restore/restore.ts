@@ -13,7 +13,8 @@ import { backupChainAt, type Collection } from '../collection/collection.js';
 import { metadataKey } from '../cache/archive-dir.js';
 import { fetchFile, quietLog, readAll, tempPath, userError, type ReadContext } from './remote-file.js';
 import { SetReader, volumesFor, type SetEntry } from './set-reader.js';
-import { TargetWriter, writePieces } from './target-writer.js';
+import { TargetWriter } from './target-writer.js';
+import { GATHER, writePieces } from './piece-writer.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -102,7 +103,7 @@ async function* applyChain(ctx: ReadContext, base: SetEntry, diffs: SetEntry[]):
   }
   let current = tempPath(ctx, 'stage');
   const temps = new Set<string>([current]);
-  const gather = Buffer.allocUnsafe(1 << 20);
+  const gather = Buffer.allocUnsafe(GATHER);
   try {
     await writeStage(current, base.body, gather);
     for (let i = 0; i < diffs.length; i++) {

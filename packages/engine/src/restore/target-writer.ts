@@ -24,11 +24,11 @@ import {
   statSync,
   symlinkSync,
   utimesSync,
-  writeSync,
 } from 'node:fs';
 import { promisify } from 'node:util';
 import type { Index, TarHeader } from '@duplicity-ts/archive';
 import { OwnerMap } from './owners.js';
+import { GATHER, writePieces } from './piece-writer.js';
 import { userError, type ReadLog, quietLog } from './remote-file.js';
 
 const run = promisify(execFile);
@@ -56,9 +56,6 @@ function showIndex(i: Index): string {
   return i.length ? Buffer.concat(i.flatMap((c, n) => (n ? [SLASH, c] : [c]))).toString('utf8') : '.';
 }
 
-/** Pieces at least this big are written as they come; smaller ones are gathered first. */
-const DIRECT_WRITE = 64 << 10;
-const GATHER = 1 << 20;
 
 export class TargetWriter {
   private readonly root: Buffer;
@@ -304,33 +301,4 @@ export class TargetWriter {
   async finish(): Promise<void> {
     this.closeDirsNotAbove(null);
   }
-}
-
-/**
- * Writes a stream of pieces to `fd`: big ones as they come, small ones gathered in `gather` first.
- * Each piece is written before the next is asked for, so producers may reuse their buffers.
- */
-export async function writePieces(fd: number, content: AsyncIterable<Uint8Array>, gather: Buffer): Promise<void> {
-  let len = 0;
-  for await (const piece of content) {
-    if (piece.length >= DIRECT_WRITE) {
-      if (len) writeFully(fd, gather.subarray(0, len));
-      len = 0;
-      writeFully(fd, piece);
-      continue;
-    }
-    if (len + piece.length > gather.length) {
-      writeFully(fd, gather.subarray(0, len));
-      len = 0;
-    }
-    gather.set(piece, len);
-    len += piece.length;
-  }
-  if (len) writeFully(fd, gather.subarray(0, len));
-}
-
-/** Writes all of `buf` at the file's current offset. */
-export function writeFully(fd: number, buf: Uint8Array): void {
-  let off = 0;
-  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }
