@@ -112,6 +112,9 @@ describe.each(scenarios)('fixture $name', ({ name, args, env }) => {
   });
 });
 
+/** The new-signatures file of the last incremental of the multi-chain archive below. */
+const LAST_NEW_SIG = 'duplicity-new-signatures.20200913T131640Z.to.20200913T133320Z.sigtar.gz';
+
 describe('multi-chain archives made by real duplicity', () => {
   let base: string;
   beforeAll(() => {
@@ -146,12 +149,35 @@ describe('multi-chain archives made by real duplicity', () => {
     ['two chains', []],
     ['a missing inc manifest (incomplete set, orphaned inc, no matching signatures)', ['duplicity-inc.20200913T130000Z.to.20200913T131640Z.manifest']],
     ['a missing full manifest (incomplete full, orphaned inc)', ['duplicity-full.20200913T122640Z.manifest']],
+    ['the last signatures missing (last inc discarded, counted incomplete)', [LAST_NEW_SIG]],
   ])('collection-status with %s', (_label, drop) => {
     const url = variant(drop as string[]);
     const xdg = { XDG_CACHE_HOME: path.join(work, 'xdg-mc') };
     const [d, t] = both(['collection-status', '--no-encryption', url], xdg);
     expect(t.stdout).toBe(d.stdout);
     expect(t.status).toBe(d.status);
+  });
+
+  it('without the last inc set\'s signatures, restore and list-current-files stop at the set before, as duplicity does', () => {
+    const url = variant([LAST_NEW_SIG]);
+    const dupXdg = { XDG_CACHE_HOME: path.join(work, 'xdg-nosig-dup') };
+    const tsXdg = { XDG_CACHE_HOME: path.join(work, 'xdg-nosig-ts') };
+    // Fresh cache (sync), then warm: the warnings come once per scan of the collection.
+    for (const pass of ['fresh', 'warm']) {
+      const [d, t] = both(['list-current-files', '--no-encryption', url], dupXdg, tsXdg);
+      expect(t.stdout, pass).toBe(d.stdout);
+      expect(d.stdout).toContain('Warning, discarding last backup set, because of missing signature file.');
+      // a was deleted only by the discarded set.
+      expect(d.stdout).toMatch(/ a$/m);
+    }
+    const out = (tool: string) => path.join(work, `nosig-restore-${tool}`);
+    const d = run('duplicity', ['restore', '--no-encryption', url, out('dup')], dupXdg);
+    const t = run('duplicity-ts', ['restore', '--no-encryption', url, out('ts')], tsXdg);
+    expect(t.stdout).toBe(d.stdout);
+    expect([t.status, d.status]).toEqual([0, 0]);
+    // The state of the second-to-last set: a still there (deleted only in the discarded set).
+    expect(readdirSync(out('ts')).sort()).toEqual(['a', 'b', 'c']);
+    expect(readdirSync(out('ts')).sort()).toEqual(readdirSync(out('dup')).sort());
   });
 
   it('collection-status of an empty target', () => {

@@ -13,11 +13,14 @@ export async function run(ctx: ActionContext): Promise<number> {
   try {
     const time = ctx.options.restoreTime !== undefined ? parseTimeArg(ctx.options.restoreTime, s.now) : s.now;
     const rc = readContext(s);
+    // duplicity logs the collection's warnings each time it scans it: before the sync, and again
+    // after a sync that changed the cache.
     let col = await loadCollection(s);
+    for (const w of collectionWarnings(col)) s.log.warn(w);
     if (await syncArchiveDir(rc, col, time, (ctx.options.metadataSyncMode as MetadataSyncMode) ?? 'partial')) {
       col = await loadCollection(s);
+      for (const w of collectionWarnings(col)) s.log.warn(w);
     }
-    for (const w of collectionWarnings(col)) s.log.warn(w);
     s.log.notice(lastFullBackupLine(col));
     for await (const line of listCurrentFiles(rc, col, time)) {
       if (!ctx.stdout.write(Buffer.concat([line, Buffer.from('\n')]))) await once(ctx.stdout, 'drain');

@@ -8,6 +8,8 @@ import type { NamedFile } from './backup-set.js';
 export class BackupChain {
   readonly fullSet: BackupSet;
   readonly incSets: BackupSet[] = [];
+  /** The end time collection-status shows when the last set was discarded (§11.2); else endTime. */
+  reportedEndTime?: number;
   constructor(full: BackupSet) {
     this.fullSet = full;
   }

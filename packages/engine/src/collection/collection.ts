@@ -12,8 +12,14 @@ export interface Collection {
   chains: BackupChain[];
   /** Complete incremental sets that extend no chain. */
   orphanedSets: BackupSet[];
-  /** Sets that have volumes but no manifest. */
+  /** Sets that have volumes but no manifest, and a set discarded for its missing signatures. */
   incompleteSets: BackupSet[];
+  /**
+   * The last incremental of the newest chain when its signatures are missing: the only signature
+   * chain that fits ends at the set before it (§11.2). It was taken off the chain and counted
+   * incomplete, as duplicity does.
+   */
+  discardedSet?: BackupSet;
   remoteSigChains: SignatureChain[];
   localSigChains: SignatureChain[];
   orphanedRemoteSigs: NamedFile[];
@@ -58,10 +64,13 @@ export function scanCollection(remoteNames: string[], localNames: string[], pref
     localFiles.filter((f) => !f.parsed.partial),
     true,
   );
+  const discardedSet = discardUnsignedLastSet(chains, [...local.chains, ...remote.chains]);
+  if (discardedSet) incompleteSets.push(discardedSet);
   return {
     chains,
     orphanedSets: orphaned,
     incompleteSets,
+    discardedSet,
     remoteSigChains: remote.chains,
     localSigChains: local.chains,
     orphanedRemoteSigs: remote.orphaned,
@@ -69,6 +78,23 @@ export function scanCollection(remoteNames: string[], localNames: string[], pref
     remoteFiles,
     localFiles,
   };
+}
+
+/**
+ * duplicity's matched-pair rule (§11.2): when no signature chain ends where the newest backup
+ * chain ends but one ends at its second-to-last set, the last set (whose signatures are missing)
+ * is taken off the chain, so that restores and the next incremental stop at the signed state.
+ * The chain's reported end time stays what it was, as in duplicity's collection-status.
+ */
+function discardUnsignedLastSet(chains: BackupChain[], sigChains: SignatureChain[]): BackupSet | undefined {
+  const latest = chains[chains.length - 1];
+  if (!latest || latest.incSets.length === 0) return undefined;
+  if (sigChains.some((s) => s.endTime === latest.endTime)) return undefined;
+  const sets = latest.sets;
+  const previousEnd = sets[sets.length - 2].endTime;
+  if (!sigChains.some((s) => s.endTime === previousEnd)) return undefined;
+  latest.reportedEndTime = latest.endTime;
+  return latest.incSets.pop();
 }
 
 /** The backup chain a restore or listing at `time` uses; exit 30 when there is none (as duplicity). */

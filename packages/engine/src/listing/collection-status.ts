@@ -33,6 +33,7 @@ function setFiles(s: BackupSet): string {
 /** The warnings duplicity logs while it scans the collection (before the report). */
 export function collectionWarnings(c: Collection): string[] {
   const out: string[] = [];
+  if (c.discardedSet) out.push('Warning, discarding last backup set, because of missing signature file.');
   const sigEnds = [...c.localSigChains, ...c.remoteSigChains].map((s) => s.endTime);
   const lastSig = sigEnds.length ? Math.max(...sigEnds) : undefined;
   const lastChain = c.chains[c.chains.length - 1];
@@ -53,7 +54,7 @@ function chainLines(ch: BackupChain): string[] {
   return [
     RULE,
     `Chain start time: ${asctime(ch.startTime)}`,
-    `Chain end time: ${asctime(ch.endTime)}`,
+    `Chain end time: ${asctime(ch.reportedEndTime ?? ch.endTime)}`,
     `Number of contained backup sets: ${sets.length}`,
     `Total number of contained volumes: ${sets.reduce((n, s) => n + s.volumes.size, 0)}`,
     row('Type of backup set:', 'Time:', 'Num volumes:'),
