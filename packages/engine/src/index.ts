@@ -21,7 +21,7 @@ export { restore, loadManifest, restorePrefix, type RestoreOptions, type Restore
 export { SetReader, type SetEntry } from './restore/set-reader.js';
 export { TargetWriter, type TargetWriterOptions } from './restore/target-writer.js';
 export { combineSignatures, currentEntries, listCurrentFiles, type CurrentEntry } from './listing/current-files.js';
-export { collectionStatusReport, collectionWarnings, lastFullBackupLine, matchedChain } from './listing/collection-status.js';
+export { collectionStatusReport, collectionWarnings, fileChangedReport, lastFullBackupLine, matchedChain } from './listing/collection-status.js';
 export { asctime } from './listing/time-format.js';
 
 // Write side (backup/, selection/, stats): selection rules, the index-order source walk, change

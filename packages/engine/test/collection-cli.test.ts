@@ -180,6 +180,21 @@ describe('multi-chain archives made by real duplicity', () => {
     expect(readdirSync(out('ts')).sort()).toEqual(readdirSync(out('dup')).sort());
   });
 
+  it('collection-status --file-changed prints what duplicity prints (with and without a matched chain)', () => {
+    const noSigs = readdirSync(base).filter((n) => n.includes('signatures'));
+    const empty = path.join(work, 'fc-empty');
+    mkdirSync(empty);
+    const longChain = `file://${copyArchive('long-chain')}`;
+    const urls = [variant([]), variant([LAST_NEW_SIG]), variant(noSigs), `file://${empty}`, longChain];
+    for (const [i, url] of urls.entries()) {
+      for (const file of ['b', 'chain.bin', 'no/such/file']) {
+        const [d, t] = both(['collection-status', '--no-encryption', '--file-changed', file, url], { XDG_CACHE_HOME: path.join(work, `xdg-fc-${i}`) });
+        expect(t.stdout, `${url} ${file}`).toBe(d.stdout);
+        expect(t.status).toBe(d.status);
+      }
+    }
+  });
+
   it('collection-status of an empty target', () => {
     const dir = path.join(work, 'empty-target');
     mkdirSync(dir);

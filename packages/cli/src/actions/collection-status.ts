@@ -1,8 +1,9 @@
 /**
  * `duplicity-ts collection-status URL` (FORMAT.md §13.3): the chains, sets and leftovers at the
- * backend, as duplicity prints them. Reads no file contents and never syncs the archive dir.
+ * backend, as duplicity prints them; with --file-changed PATH, duplicity's file history block
+ * instead. Reads no file contents and never syncs the archive dir.
  */
-import { collectionStatusReport, collectionWarnings, lastFullBackupLine } from '@duplicity-ts/engine';
+import { collectionStatusReport, collectionWarnings, fileChangedReport, lastFullBackupLine } from '@duplicity-ts/engine';
 import type { ActionContext } from '../context.js';
 import { loadCollection, openSession, singleUrlArg } from '../session.js';
 
@@ -12,7 +13,10 @@ export async function run(ctx: ActionContext): Promise<number> {
     const col = await loadCollection(s);
     for (const w of collectionWarnings(col)) s.log.warn(w);
     s.log.notice(lastFullBackupLine(col));
-    s.log.notice(collectionStatusReport(col, s.archiveDir).join('\n'));
+    if (ctx.options.fileChanged !== undefined) {
+      const lines = fileChangedReport(col, ctx.options.fileChanged);
+      if (lines.length) s.log.notice(lines.join('\n'));
+    } else s.log.notice(collectionStatusReport(col, s.archiveDir).join('\n'));
     return 0;
   } finally {
     await s.close();

@@ -87,3 +87,16 @@ export function collectionStatusReport(c: Collection, archiveDir: string): strin
   } else lines.push('No orphaned or incomplete backup sets found.');
   return lines;
 }
+
+/**
+ * `collection-status --file-changed PATH`: the block duplicity 0.8.22 prints instead of the report
+ * when there is a primary chain with matching signatures (nothing when there is none). 0.8.22
+ * lists no backup set there whatever the path: with paths that are in the manifests' Filelists
+ * of the fixtures (e.g. long-chain's `chain.bin`, changed in every set), in any spelling, it
+ * prints "Total number of backup: 0" (observed), so this prints the same block.
+ */
+export function fileChangedReport(c: Collection, filePath: string): string[] {
+  if (!matchedChain(c)) return [];
+  const row = (a: string, b: string, d: string) => `${a.padStart(20)}   ${b.padStart(30)}  ${d}`;
+  return [RULE, `File: ${filePath}`, 'Total number of backup: 0', row('Type of backup set:', 'Time:', 'Type of file change:'), RULE];
+}
