@@ -4,7 +4,8 @@
  * (0xD3 0x14 + SHA-1 of everything before the hash). Hand-written over node:crypto CFB and SHA-1 because this is
  * the bulk path: openpgp.js runs it several times slower. v1 uses no CFB resync, so plain CFB is exact.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, type Cipher, type Decipher, type Hash } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes, type Cipher, type Hash } from 'node:crypto';
+import { CfbDecryptor } from './cfb-decryptor.js';
 import type { CipherInfo } from './cipher-algorithms.js';
 import { ByteReader } from './byte-reader.js';
 
@@ -14,13 +15,13 @@ const MDC_LEN = 22;
 export async function openSeipd(
   body: ByteReader,
   candidates: { cipher: CipherInfo; key: Buffer }[],
-): Promise<{ decipher: Decipher; mdc: Hash } | null> {
+): Promise<{ decipher: CfbDecryptor; mdc: Hash } | null> {
   const version = await body.readByte('SEIPD version');
   if (version !== 1) throw new Error(`unsupported SEIPD version ${version}`);
   for (const c of candidates) {
     const bs = c.cipher.blockSize;
     const prefixCt = await body.peek(bs + 2, 'SEIPD prefix');
-    const decipher = createDecipheriv(c.cipher.cfb, c.key, Buffer.alloc(bs));
+    const decipher = new CfbDecryptor(c.cipher, c.key);
     const prefix = decipher.update(prefixCt);
     if (prefix[bs - 2] === prefix[bs] && prefix[bs - 1] === prefix[bs + 1]) {
       await body.readExact(bs + 2, 'SEIPD prefix');
@@ -32,7 +33,7 @@ export async function openSeipd(
 }
 
 /** The plaintext of an opened SEIPD body; throws at the end if the MDC does not match. */
-export async function* seipdPlaintext(body: ByteReader, s: { decipher: Decipher; mdc: Hash }): AsyncGenerator<Uint8Array> {
+export async function* seipdPlaintext(body: ByteReader, s: { decipher: CfbDecryptor; mdc: Hash }): AsyncGenerator<Uint8Array> {
   // The last 22 bytes may be the MDC packet, so each decrypted chunk is held until the next one arrives; only the
   // last one is split. (Splitting off 22 bytes of every chunk sent tiny pieces up through every layer.)
   let held: Buffer = Buffer.alloc(0);
