@@ -57,6 +57,19 @@ describe('encrypted archives through the CLI', () => {
     expect(r.stderr).not.toContain('not-the-passphrase-x7'); // the passphrase is never echoed
   });
 
+  it('no PASSPHRASE for a symmetric archive is exit 30 (as duplicity, whose prompt meets end of input) naming the variable', () => {
+    const r = restoreCli([`file://${fx}/symmetric/archive`, out()], {});
+    expect(r.status).toBe(30);
+    expect(r.stderr).toMatch(/^duplicity-ts: failed to decrypt duplicity-[^ ]+\.gpg: [^\n]*set PASSPHRASE[^\n]*\n$/);
+    // Real duplicity, unattended (no terminal, stdin at its end), ends with the same code.
+    const d = spawnSync('setsid', ['duplicity', 'restore', `file://${fx}/symmetric/archive`, out()], {
+      encoding: 'utf8',
+      input: '',
+      env: { PATH: process.env.PATH!, HOME: work, XDG_CACHE_HOME: path.join(work, `cache-${Math.random()}`) },
+    });
+    expect(d.status).toBe(30);
+  });
+
   it('--sign-key is enforced on volumes: unsigned volumes are exit 22, a good signer restores', () => {
     let r = restoreCli(['--sign-key', 'EC5E36C15C296022', `file://${fx}/symmetric/archive`, out()], { PASSPHRASE: 'fixture-symmetric-b377f3ce0c7d' });
     expect(r.status).toBe(22);

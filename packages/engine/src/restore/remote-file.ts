@@ -91,7 +91,14 @@ export async function decryptToTemp(ctx: ReadContext, name: string, src: string,
   } catch (err) {
     await rm(out, { force: true });
     const e = err as { exitCode?: number; message?: string };
-    throw userError(`failed to decrypt ${name}: ${e.message ?? String(err)}`, typeof e.exitCode === 'number' ? e.exitCode : 31);
+    let code = typeof e.exitCode === 'number' ? e.exitCode : 31;
+    let message = e.message ?? String(err);
+    if (code === 31 && !all.passphrase) {
+      // Unattended, duplicity's passphrase prompt meets end of input and it ends with exit 30.
+      code = 30;
+      if (!message.includes('PASSPHRASE')) message += ' (PASSPHRASE is not set)';
+    }
+    throw userError(`failed to decrypt ${name}: ${message}`, code);
   }
   return out;
 }
