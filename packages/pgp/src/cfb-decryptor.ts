@@ -31,6 +31,7 @@ export class CfbDecryptor {
   private part: Buffer;
   private partLen = 0;
   private keystream: Buffer = Buffer.alloc(0);
+  private scratch: Buffer = Buffer.alloc(0);
 
   constructor(info: CipherInfo, key: Buffer, iv: Buffer = Buffer.alloc(info.blockSize)) {
     this.ecb = createCipheriv(info.cfb.replace(/-cfb$/, '-ecb'), key, null);
@@ -60,8 +61,10 @@ export class CfbDecryptor {
     }
     const full = Math.floor((ct.length - i) / bs) * bs;
     if (full > 0) {
-      // x = prev || these blocks: E(x[0..full]) XOR x[bs..full+bs] is the plaintext.
-      const x = Buffer.allocUnsafe(full + bs);
+      // x = prev || these blocks: E(x[0..full]) XOR x[bs..full+bs] is the plaintext. x is scratch space, reused:
+      // both reads of it finish before update() returns.
+      if (this.scratch.length < full + bs) this.scratch = Buffer.allocUnsafe(Math.max(full + bs, 1 << 18) + bs);
+      const x = this.scratch.subarray(0, full + bs);
       this.prev.copy(x, 0);
       x.set(ct.subarray(i, i + full), bs);
       const out = this.ecb.update(x.subarray(0, full));
