@@ -1,7 +1,7 @@
 /**
  * Random trees and edit sequences for the real-duplicity fuzz tests (fast-check arbitraries,
- * deterministic contents, the fixtures' list-tree.py listing). Taken from fuzz-restore.test.ts so
- * the backup-side fuzzing runs the same kinds of edits the other way round.
+ * deterministic contents, the fixtures' list-tree.py listing), shared by fuzz-restore.test.ts (real
+ * duplicity writes, duplicity-ts restores) and compat-fuzz.test.ts (the other way round).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync, chmodSync, renameSync, truncateSync, openSync, writeSync, closeSync, appendFileSync } from 'node:fs';

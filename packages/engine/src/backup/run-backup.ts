@@ -15,7 +15,7 @@ import { OwnerMap } from '../restore/owners.js';
 import { lastFullBackupLine, matchedChain } from '../listing/collection-status.js';
 import { canonicalRoot, Selector, type SelectionRule } from '../selection/selector.js';
 import type { BackupStatistics } from '../stats.js';
-import { cachedSigtar, combineSignatures } from './base-signatures.js';
+import { combineCachedSignatures } from './base-signatures.js';
 import { writeBackupSet, type BackupLog } from './set-writer.js';
 import { walkSource } from './source-walk.js';
 import { deletePartialSet, partialLastSet } from '../retention/cleanup.js';
@@ -150,7 +150,7 @@ export async function runBackup(r: BackupRequest): Promise<BackupResult> {
       }
     }
     const files = sigChain!.filesAt(baseTime);
-    base = combineSignatures(files.map((f) => cachedSigtar(path.join(r.archiveDir, f.name.endsWith('.gz') ? f.name : `${metadataKey(f.name)}.gz`))));
+    base = combineCachedSignatures(files.map((f) => path.join(r.archiveDir, f.name.endsWith('.gz') ? f.name : `${metadataKey(f.name)}.gz`)));
   }
 
   const statistics = await writeBackupSet({

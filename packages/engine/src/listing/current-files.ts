@@ -8,20 +8,15 @@ import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { compareIndex, parseEntryName, readTar, type Index, type TarHeader } from '@duplicity-ts/archive';
+import type { Index, TarHeader } from '@duplicity-ts/archive';
 import type { NamedFile } from '../collection/backup-set.js';
 import { signatureChainAt, type Collection } from '../collection/collection.js';
+import { combineSigtars } from '../collection/combined-signatures.js';
 import { metadataKey } from '../cache/archive-dir.js';
 import { fetchFile, userError, type FetchedFile, type ReadContext } from '../restore/remote-file.js';
 import { asctime } from './time-format.js';
 
 export interface CurrentEntry {
-  index: Index;
-  header: TarHeader;
-}
-
-interface SigEntry {
-  kind: 'signature' | 'snapshot' | 'deleted';
   index: Index;
   header: TarHeader;
 }
@@ -42,18 +37,11 @@ async function openSigtar(ctx: ReadContext, f: NamedFile): Promise<{ stream: Asy
   return { stream: fetched.plaintext(), fetched };
 }
 
-async function* sigEntries(ctx: ReadContext, f: NamedFile): AsyncGenerator<SigEntry> {
+/** A signature file's plain bytes; a fetched copy is disposed of when the reading ends. */
+async function* sigtarBytes(ctx: ReadContext, f: NamedFile): AsyncGenerator<Uint8Array> {
   const { stream, fetched } = await openSigtar(ctx, f);
   try {
-    for await (const { header } of readTar(stream)) {
-      let parsed;
-      try {
-        parsed = parseEntryName(header.name, 'sigtar');
-      } catch (err) {
-        throw userError(`failed to read signatures ${f.name}: ${(err as Error).message}`, 30);
-      }
-      yield { kind: parsed.kind as SigEntry['kind'], index: parsed.index, header };
-    }
+    yield* stream;
   } finally {
     await fetched?.dispose();
   }
@@ -61,25 +49,8 @@ async function* sigEntries(ctx: ReadContext, f: NamedFile): AsyncGenerator<SigEn
 
 /** The entries that exist at the end of the given signature files (oldest first), in index order. */
 export async function* combineSignatures(ctx: ReadContext, files: NamedFile[]): AsyncGenerator<CurrentEntry> {
-  const its = files.map((f) => sigEntries(ctx, f));
-  try {
-    const heads = await Promise.all(its.map(async (it) => (await it.next()).value ?? null));
-    for (;;) {
-      let min: Index | null = null;
-      for (const h of heads) if (h && (min === null || compareIndex(h.index, min) < 0)) min = h.index;
-      if (min === null) return;
-      let newest: SigEntry | null = null;
-      for (let i = 0; i < heads.length; i++) {
-        const h = heads[i];
-        if (h && compareIndex(h.index, min) === 0) {
-          newest = h;
-          heads[i] = (await its[i].next()).value ?? null;
-        }
-      }
-      if (newest && newest.kind !== 'deleted') yield { index: newest.index, header: newest.header };
-    }
-  } finally {
-    await Promise.all(its.map((it) => it.return(undefined)));
+  for await (const e of combineSigtars(files.map((f) => ({ name: f.name, bytes: sigtarBytes(ctx, f) })))) {
+    yield { index: e.index, header: e.header };
   }
 }
 

@@ -1,0 +1,80 @@
+/**
+ * The state a signature chain ends in (FORMAT.md §5.2): the full-signatures tar and the
+ * new-signatures tars of a chain read side by side in index order; for each index the entry of the
+ * newest file wins and a `deleted/` entry means the item is gone. One merge serves the backup (which
+ * needs the winning signatures' bytes to compute deltas) and list-current-files (headers only).
+ */
+import { compareIndex, parseEntryName, readTar, type Index, type TarHeader } from '@duplicity-ts/archive';
+
+/** One plain sigtar byte stream; `name` is the file it came from, for messages. */
+export interface SigtarSource {
+  name: string;
+  bytes: AsyncIterable<Uint8Array>;
+}
+
+export interface CombinedEntry {
+  index: Index;
+  /** `signature` for regular files, `snapshot` for every other type. */
+  kind: 'signature' | 'snapshot';
+  header: TarHeader;
+  /** The librsync signature of a regular file, when asked for. */
+  signature?: Buffer;
+}
+
+interface Head {
+  index: Index;
+  kind: string;
+  header: TarHeader;
+  body: AsyncIterable<Uint8Array>;
+}
+
+async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  // Copied: the tar reader may hand out views of a buffer it reuses.
+  for await (const c of body) parts.push(Buffer.from(c));
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+}
+
+/**
+ * Merges the sigtars of one chain, oldest first. With `signatures`, each winning regular file's
+ * signature is read into memory (one at a time); the losers' bodies are skipped unread. A malformed
+ * entry name fails with exit code 30 and the file's name.
+ */
+export async function* combineSigtars(sources: SigtarSource[], o: { signatures?: boolean } = {}): AsyncGenerator<CombinedEntry> {
+  const readers = sources.map((s) => readTar(s.bytes));
+  const heads: (Head | undefined)[] = [];
+  const advance = async (i: number) => {
+    const r = await readers[i].next();
+    if (r.done) {
+      heads[i] = undefined;
+      return;
+    }
+    let parsed;
+    try {
+      parsed = parseEntryName(r.value.header.name, 'sigtar');
+    } catch (err) {
+      throw Object.assign(new Error(`failed to read signatures ${sources[i].name}: ${(err as Error).message}`), { exitCode: 30 });
+    }
+    heads[i] = { index: parsed.index, kind: parsed.kind, header: r.value.header, body: r.value.body };
+  };
+  try {
+    await Promise.all(readers.map((_, i) => advance(i)));
+    for (;;) {
+      let min: Index | undefined;
+      for (const h of heads) if (h && (min === undefined || compareIndex(h.index, min) < 0)) min = h.index;
+      if (min === undefined) return;
+      let winner = -1;
+      for (let i = 0; i < heads.length; i++) if (heads[i] && compareIndex(heads[i]!.index, min) === 0) winner = i;
+      const w = heads[winner]!;
+      let out: CombinedEntry | undefined;
+      if (w.kind === 'signature') {
+        out = { index: w.index, kind: 'signature', header: w.header };
+        if (o.signatures) out.signature = await collect(w.body);
+      } else if (w.kind === 'snapshot') out = { index: w.index, kind: 'snapshot', header: w.header };
+      for (let i = 0; i < heads.length; i++) if (heads[i] && compareIndex(heads[i]!.index, min) === 0) await advance(i);
+      if (out) yield out;
+    }
+  } finally {
+    await Promise.all(readers.map((r) => r.return(undefined)));
+  }
+}
