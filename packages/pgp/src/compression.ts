@@ -13,8 +13,8 @@ export const ALGO_ZIP = 1;
 export const ALGO_ZLIB = 2;
 export const ALGO_BZIP2 = 3;
 
-// Large output chunks: every chunk costs a hop through the thread pool and each layer above.
-const CHUNK = 1 << 18;
+// Output chunk size: 64 KiB measured as cheap as 256 KiB per byte (fewer hops vs. more memory churn).
+const CHUNK = 1 << 16;
 
 /** Runs an async iterable through a node transform stream with back-pressure, rethrowing errors from either. */
 export async function* throughStream(src: AsyncIterable<Uint8Array>, t: Duplex): AsyncGenerator<Uint8Array> {
