@@ -6,9 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, createReadStream, openSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import type { Transform } from 'node:stream';
 import { createGunzip, type ZlibOptions } from 'node:zlib';
 import type { Backend } from '@duplicity-ts/backends';
 import type { DecryptOptions } from '@duplicity-ts/pgp';
@@ -132,7 +132,7 @@ export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedNa
       await rm(raw, { force: true });
       return { plaintext: () => createReadStream(plain, { highWaterMark: READ_CHUNK }), dispose };
     }
-    if (parsed.compressed) return { plaintext: () => gunzipStream(name, createReadStream(raw, { highWaterMark: READ_CHUNK })), dispose };
+    if (parsed.compressed) return { plaintext: () => gunzipStream(name, raw), dispose };
     return { plaintext: () => createReadStream(raw, { highWaterMark: READ_CHUNK }), dispose };
   } catch (err) {
     await dispose();
@@ -140,13 +140,42 @@ export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedNa
   }
 }
 
-async function* gunzipStream(name: string, src: NodeJS.ReadableStream): AsyncIterable<Uint8Array> {
+/**
+ * Feeds a file to an inflater through two reused read buffers (one being read while zlib works on
+ * the other): a volume is hundreds of MiB, and a fresh buffer per read costs page faults and GC
+ * work that show up as much as the reading itself. A buffer is read into again only after zlib has
+ * called back for it, i.e. consumed it.
+ */
+async function feedFile(file: string, gz: Transform): Promise<void> {
+  let fh: FileHandle | undefined;
+  const closed = new Promise<false>((resolve) => gz.once('close', () => resolve(false)));
+  // false when the inflater was closed first (the reader stopped early, or it failed).
+  const written = (b: Buffer) =>
+    Promise.race([new Promise<true>((resolve, reject) => gz.write(b, (err) => (err ? reject(err) : resolve(true)))), closed]);
+  try {
+    fh = await open(file, 'r');
+    const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
+    let pending: Promise<boolean> | undefined;
+    for (let i = 0; ; i++) {
+      const b = bufs[i & 1];
+      const { bytesRead } = await fh.read(b, 0, b.length, null);
+      if (pending && !(await pending)) return;
+      if (bytesRead === 0) break;
+      pending = written(b.subarray(0, bytesRead));
+    }
+    gz.end();
+  } catch (err) {
+    gz.destroy(err as Error);
+  } finally {
+    await fh?.close();
+  }
+}
+
+async function* gunzipStream(name: string, file: string): AsyncIterable<Uint8Array> {
   // The readable side may run a few pieces ahead, so inflating (on the thread pool) overlaps with
   // the caller's work on the main thread.
   const gz = createGunzip({ chunkSize: READ_CHUNK, readableHighWaterMark: 4 * READ_CHUNK } as ZlibOptions);
-  const piping = pipeline(src, gz).catch((err: Error) => {
-    gz.destroy(err);
-  });
+  const piping = feedFile(file, gz);
   let finished = false;
   try {
     for await (const chunk of gz) yield chunk as Buffer;
