@@ -139,12 +139,13 @@ function mutateCorpus(src, smallCount) {
 
 function timed(cmd, args, env, cwd = work) {
   const t = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { cwd, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync('/usr/bin/time', ['-f', '%U %S %M', cmd, ...args], { cwd, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 });
   const secs = Number(process.hrtime.bigint() - t) / 1e9;
   const lines = r.stderr.trim().split('\n');
-  const rssKB = Number(lines[lines.length - 1]);
+  const [user, sys, rssKB] = lines[lines.length - 1].split(' ').map(Number);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
-  return { secs, rssMB: rssKB / 1024 };
+  // CPU seconds (user + system) next to wall-clock: on a shared machine they vary far less.
+  return { secs, cpu: user + sys, rssMB: rssKB / 1024 };
 }
 
 function treeDigest(dir) {
@@ -152,9 +153,12 @@ function treeDigest(dir) {
 }
 
 const results = [];
-function record(tool, mode, op, r, mb) {
-  results.push({ tool, mode, op, ...r, mbps: mb / r.secs });
-  console.log(`${tool.padEnd(13)} ${mode.padEnd(10)} ${op.padEnd(12)} ${r.secs.toFixed(2).padStart(8)} s ${(mb / r.secs).toFixed(1).padStart(8)} MB/s  peak RSS ${r.rssMB.toFixed(0)} MB`);
+function record(tool, mode, op, r, mb, target) {
+  // The target's total size after the operation (backups only): what the run added there.
+  const size = target && existsSync(target) ? Number(execFileSync('du', ['-sb', target]).toString().split('\t')[0]) / MB : undefined;
+  results.push({ tool, mode, op, ...r, mbps: mb / r.secs, sizeMB: size });
+  const sz = size === undefined ? '' : `  target ${size.toFixed(1)} MB`;
+  console.log(`${tool.padEnd(13)} ${mode.padEnd(10)} ${op.padEnd(12)} ${r.secs.toFixed(2).padStart(8)} s ${(mb / r.secs).toFixed(1).padStart(8)} MB/s  CPU ${r.cpu.toFixed(2).padStart(6)} s  peak RSS ${r.rssMB.toFixed(0)} MB${sz}`);
 }
 
 function dupArgs(tool, mode) {
@@ -169,8 +173,8 @@ function runTool(tool, mode, src, srcMB, state) {
   if (tool === 'duplicity-ts' || tool === 'duplicity') {
     const bin = tool === 'duplicity' ? 'duplicity' : OURS;
     const a = [...dupArgs(tool, mode), '--archive-dir', path.join(env.HOME, 'cache')];
-    if (state === 'full') record(tool, mode, 'full', timed(bin, ['full', ...a, src, `file://${target}`], env), srcMB);
-    else if (state === 'inc') record(tool, mode, 'incremental', timed(bin, ['incremental', ...a, src, `file://${target}`], env), srcMB);
+    if (state === 'full') record(tool, mode, 'full', timed(bin, ['full', ...a, src, `file://${target}`], env), srcMB, target);
+    else if (state === 'inc') record(tool, mode, 'incremental', timed(bin, ['incremental', ...a, src, `file://${target}`], env), srcMB, target);
     else {
       record(tool, mode, 'restore', timed(bin, ['restore', ...a, `file://${target}`, out], env), srcMB);
       return out;
@@ -206,7 +210,7 @@ function summary() {
     for (const op of ['full', 'incremental', 'restore']) {
       const ours = results.find((r) => r.tool === 'duplicity-ts' && r.mode === mode && r.op === op);
       const theirs = results.find((r) => r.tool === 'duplicity' && r.mode === mode && r.op === op);
-      if (ours && theirs) console.log(`  ${mode.padEnd(10)} ${op.padEnd(12)} ${(theirs.secs / ours.secs).toFixed(2)}x`);
+      if (ours && theirs) console.log(`  ${mode.padEnd(10)} ${op.padEnd(12)} ${(theirs.secs / ours.secs).toFixed(2)}x wall, ${(theirs.cpu / ours.cpu).toFixed(2)}x CPU`);
     }
   }
 }

@@ -8,7 +8,11 @@ import type { FileHandle } from 'node:fs/promises';
 
 export const CHUNK_SIZE = 65536;
 
-/** Re-blocks a byte stream into 65536-byte chunks plus one final shorter (possibly empty) chunk. */
+/**
+ * Re-blocks a byte stream into 65536-byte chunks plus one final shorter (possibly empty) chunk.
+ * Chunks may be views of the pieces given: the producer must hand over fresh buffers (file reads,
+ * delta output) and not reuse them; a small file's content then passes through without a copy.
+ */
 export async function* chunk64k(src: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
   let pending: Buffer[] = [];
   let pendingLen = 0;
@@ -23,12 +27,11 @@ export async function* chunk64k(src: AsyncIterable<Uint8Array>): AsyncGenerator<
       pendingLen = 0;
     }
     if (buf.length > 0) {
-      // Copy: the caller may reuse the buffer it handed us.
-      pending.push(Buffer.from(buf));
+      pending.push(buf);
       pendingLen += buf.length;
     }
   }
-  yield Buffer.concat(pending, pendingLen);
+  yield pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingLen);
 }
 
 const READ_SIZE = 1 << 20;

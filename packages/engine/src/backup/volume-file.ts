@@ -14,6 +14,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
+import * as zlib from 'node:zlib';
 import { gzip as gzipAsync } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { EncryptOptions } from '@duplicity-ts/pgp';
@@ -21,6 +22,35 @@ import { ByteChannel } from './byte-channel.js';
 import { looksIncompressible } from './payload-chunks.js';
 
 const gzipBlock = promisify(gzipAsync);
+/** node:zlib's CRC-32 (Node >= 20.15); without it stored members go through zlib at level 0. */
+const crc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+
+/** Deflate's stored blocks hold at most this many bytes (RFC 1951 §3.2.4). */
+const STORED_MAX = 65535;
+
+/**
+ * A gzip member holding `data` in stored (uncompressed) deflate blocks (RFC 1952, RFC 1951
+ * §3.2.4), built here rather than by a zlib stream at level 0: for incompressible data that is
+ * only a copy and a CRC, which costs less than setting up a deflate stream per block.
+ */
+function storedGzipMember(data: Buffer, crc: (d: Uint8Array) => number): Buffer {
+  const blocks = Math.max(1, Math.ceil(data.length / STORED_MAX));
+  const out = Buffer.allocUnsafe(10 + blocks * 5 + data.length + 8);
+  // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=4 (fastest) OS=3 (Unix), as zlib writes at level 0.
+  out.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 3], 0);
+  let o = 10;
+  for (let off = 0, k = 0; k < blocks; k++, off += STORED_MAX) {
+    const n = Math.min(STORED_MAX, data.length - off);
+    out[o] = k === blocks - 1 ? 1 : 0;
+    out.writeUInt16LE(n, o + 1);
+    out.writeUInt16LE(~n & 0xffff, o + 3);
+    data.copy(out, o + 5, off, off + n);
+    o += 5 + n;
+  }
+  out.writeUInt32LE(crc(data) >>> 0, o);
+  out.writeUInt32LE(data.length >>> 0, o + 4);
+  return out;
+}
 
 export type VolumeEncoding = { kind: 'plain' } | { kind: 'gzip'; level?: number } | { kind: 'pgp'; options: EncryptOptions };
 
@@ -127,9 +157,11 @@ export class VolumeFile {
     this.pendingInput += len;
     const enc = this.encoding;
     if (enc.kind === 'gzip') {
-      const level = looksIncompressible(block) ? 0 : (enc.level ?? 6);
+      const stored = looksIncompressible(block);
       // One output buffer big enough for the whole member: no chunk callbacks or concatenation.
-      this.inFlight.push({ promise: gzipBlock(block, { level, chunkSize: len + (len >> 3) + 1024 }), inputLen: len });
+      const promise =
+        stored && crc32 ? Promise.resolve(storedGzipMember(block, crc32)) : gzipBlock(block, { level: stored ? 0 : (enc.level ?? 6), chunkSize: len + (len >> 3) + 1024 });
+      this.inFlight.push({ promise, inputLen: len });
       while (this.inFlight.length >= this.parallel) await this.writeOldest();
     } else if (enc.kind === 'pgp') {
       // Counted through the channel's queue until the encrypter takes it, then by its output.
