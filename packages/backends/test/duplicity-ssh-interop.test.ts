@@ -171,3 +171,25 @@ it("the seed's scp://user@host/relative/path lands in the same login-relative di
     await fsp.rm(sshConfig, { force: true });
   }
 });
+
+it('sftp://user@host//absolute/path (double slash) is the same absolute directory for both tools', async () => {
+  const abs = path.join(s.remoteDir, 'absolute');
+  const url = s.url('sftp', abs); // `.../` + `/abs...`: the double-slash form
+  expect(url).toContain(`:${s.port}//`);
+  const src = path.join(work, 'abs-src');
+  await fsp.mkdir(path.join(src, 'd'), { recursive: true });
+  await fsp.writeFile(path.join(src, 'd', 'a.txt'), 'first\n');
+  let r = run('duplicity', ['full', '--no-encryption', '--current-time', String(T1), src, url], { cache: 'abs-dup' });
+  expect(r.status, r.out).toBe(0);
+  expect((await fsp.readdir(abs)).some((n) => n.startsWith('duplicity-full.'))).toBe(true);
+  await fsp.writeFile(path.join(src, 'd', 'b.txt'), 'second\n');
+  const atInc = await tree(src);
+  // duplicity-ts continues the chain real duplicity started there, then real duplicity restores it.
+  r = run('duplicity-ts', ['incremental', '--no-encryption', '--current-time', String(T2), src, url], { cache: 'abs-ts' });
+  expect(r.status, r.out).toBe(0);
+  expect((await fsp.readdir(abs)).some((n) => n.startsWith('duplicity-inc.'))).toBe(true);
+  const out = path.join(work, 'abs-out');
+  r = run('duplicity', ['restore', '--no-encryption', url, out], { cache: 'abs-dup-restore' });
+  expect(r.status, r.out).toBe(0);
+  expect(await tree(out)).toEqual(atInc);
+});
