@@ -5,18 +5,16 @@
  * last plaintext byte, the signature after the literal data; the iterable throws there, so a consumer must not
  * treat output as valid until iteration completes.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { ByteReader } from './byte-reader.js';
 import { packetBody, readPacketBody, readPacketHeader, skipPacketBody, Tag } from './packets.js';
 import { openSeipd, seipdPlaintext } from './seipd.js';
-import { decompress } from './compression.js';
-import { parseOnePass, parseSignature, type OnePass, type ParsedSignature } from './signature.js';
-import { hashName } from './cipher-algorithms.js';
+import type { ParsedSignature } from './signature.js';
 import { verifyDigest } from './key-material.js';
 import { parsePkesk, parseSkesk, pkeskSessionKey, skeskSessionKey, type SessionKey, type Skesk } from './session-key.js';
 import { PgpError, SignerError, describe, EXIT_BAD_SIGNER } from './errors.js';
 import type { Keyring, KeyEntry } from './keyring.js';
 import { aeadPlaintext } from './aead.js';
+import { PacketLevel, type Pending } from './plaintext-pass.js';
 
 /** A signature found in a message. */
 export interface SignatureResult {
@@ -39,9 +37,7 @@ export interface DecryptOptions {
 }
 
 const ZERO_KEY_ID = '0000000000000000';
-const MAX_NESTING = 8;
 
-interface Pending { ops?: OnePass; sig?: ParsedSignature; hash: Hash; hashName: string }
 
 /** True when `actual` (a key id or fingerprint) names the key `wanted`, comparing the common suffix as duplicity does. */
 export function keyIdMatches(actual: string, wanted: string): boolean {
@@ -108,7 +104,7 @@ async function* decryptOuter(r: ByteReader, o: DecryptOptions, results: Signatur
             ? 'wrong passphrase (the decrypted session key fails the quick check)'
             : candidates.error?.message ?? 'decryption failed: no session key fits the encrypted data');
         }
-        yield* inner(new ByteReader(seipdPlaintext(body, opened)), o, results, 0);
+        yield* inner(seipdPlaintext(body, opened), o, results);
         if (!(await r.atEnd())) throw new Error('trailing data after the encrypted packet');
         return;
       }
@@ -135,7 +131,7 @@ async function* decryptOuter(r: ByteReader, o: DecryptOptions, results: Signatur
 async function* aeadMessage(r: ByteReader, body: ByteReader, tag: number, candidates: { keys: SessionKey[]; error?: PgpError }, o: DecryptOptions,
   results: SignatureResult[]): AsyncGenerator<Uint8Array> {
   if (candidates.keys.length === 0) throw candidates.error ?? new PgpError('no session key for the encrypted data');
-  yield* inner(new ByteReader(aeadPlaintext(body, tag, candidates.keys)), o, results, 0);
+  yield* inner(aeadPlaintext(body, tag, candidates.keys), o, results);
   if (!(await r.atEnd())) throw new Error('trailing data after the encrypted packet');
 }
 
@@ -186,63 +182,20 @@ async function sessionKeys(pkesks: ReturnType<typeof parsePkesk>[], skesks: Skes
   return { keys, error };
 }
 
-async function* inner(r: ByteReader, o: DecryptOptions, results: SignatureResult[], depth: number): AsyncGenerator<Uint8Array> {
-  if (depth > MAX_NESTING) throw new Error('too deeply nested compressed packets');
-  const pending: Pending[] = [];
-  const early: Pending[] = [];
-  let sawLiteral = false;
-  for (;;) {
-    const h = await readPacketHeader(r);
-    if (!h) break;
-    switch (h.tag) {
-      case Tag.Compressed: {
-        const body = new ByteReader(packetBody(r, h));
-        const algo = await body.readByte('compression algorithm');
-        yield* inner(new ByteReader(decompress(algo, body.rest())), o, results, depth + 1);
-        continue;
-      }
-      case Tag.OnePassSignature: {
-        const ops = parseOnePass(await readPacketBody(r, h, 'one-pass signature'));
-        const name = hashName(ops.hash);
-        pending.push({ ops, hash: createHash(name), hashName: name });
-        continue;
-      }
-      case Tag.Literal: {
-        if (sawLiteral) throw new Error('more than one literal data packet');
-        sawLiteral = true;
-        const body = new ByteReader(packetBody(r, h));
-        await body.readByte('literal format');
-        const nameLen = await body.readByte('literal name length');
-        await body.readExact(nameLen + 4, 'literal header');
-        const hashes = [...pending, ...early].map((p) => p.hash);
-        for await (const c of body.rest()) {
-          for (const hh of hashes) hh.update(c);
-          yield c;
-        }
-        for (const e of early) checkSignature(e, e.sig!, o, results);
-        continue;
-      }
-      case Tag.Signature: {
-        const sig = parseSignature(await readPacketBody(r, h, 'signature'));
-        if (!sawLiteral) {
-          // Old-style signed message: signature before the data.
-          const name = hashName(sig.hash);
-          early.push({ sig, hash: createHash(name), hashName: name });
-          continue;
-        }
-        const p = pending.pop();
-        if (!p) throw new Error('signature packet without a matching one-pass signature');
-        checkSignature(p, sig, o, results);
-        continue;
-      }
-      case Tag.Marker:
-      case Tag.Padding:
-        await skipPacketBody(r, h);
-        continue;
-      default:
-        throw new Error(`unexpected packet (tag ${h.tag}) inside the encrypted data`);
-    }
+/** The packets inside the encrypted container, one synchronous pass per chunk (plaintext-pass.ts). */
+async function* inner(src: AsyncIterable<Uint8Array>, o: DecryptOptions, results: SignatureResult[]): AsyncGenerator<Uint8Array> {
+  const level = new PacketLevel((p, sig) => checkSignature(p, sig, o, results));
+  let out: Uint8Array[] = [];
+  const emit = (b: Uint8Array): void => { out.push(b); };
+  for await (const c of src) {
+    await level.push(c, emit);
+    if (out.length === 0) continue;
+    const ready = out;
+    out = [];
+    yield* ready;
   }
+  await level.finishAll(emit);
+  yield* out;
 }
 
 function checkSignature(p: Pending, sig: ParsedSignature, o: DecryptOptions, results: SignatureResult[]): void {

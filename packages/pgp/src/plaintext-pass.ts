@@ -1,0 +1,334 @@
+/**
+ * The inside of a decrypted message (compressed / one-pass signature / literal / signature packets), read in one
+ * synchronous pass per chunk: packet-push-parser.ts strips the framing, literal data is hashed for its signatures
+ * and handed out as views of the chunk, and only decompression leaves the pass (node:zlib works on the thread
+ * pool). Replaces a stack of async generators whose per-chunk hops, joins and garbage cost more CPU than the
+ * decryption itself.
+ */
+import { createHash } from 'node:crypto';
+import * as zlib from 'node:zlib';
+import { once } from 'node:events';
+import { PacketPushParser, type PacketSink } from './packet-push-parser.js';
+import { Tag, MAX_SMALL_PACKET } from './packets.js';
+import { parseOnePass, parseSignature, type OnePass, type ParsedSignature } from './signature.js';
+import { hashName } from './cipher-algorithms.js';
+import { ALGO_BZIP2, ALGO_NONE, ALGO_ZIP, ALGO_ZLIB } from './compression.js';
+import { bunzip2 } from './bzip2.js';
+import type { Hash } from 'node:crypto';
+
+export interface Pending { ops?: OnePass; sig?: ParsedSignature; hash: Hash; hashName: string }
+export type CheckSignature = (p: Pending, sig: ParsedSignature) => void;
+
+const MAX_NESTING = 8;
+/** Inflate output buffer size: big buffers mean few thread-pool round trips per chunk. */
+const INFLATE_CHUNK = 1 << 20;
+
+/** A decompressor driven by pushes: returns output available so far; end() returns the rest. */
+interface Decoder {
+  push(input: Uint8Array): Promise<Buffer[]>;
+  end(): Promise<Buffer[]>;
+}
+
+/** node:zlib stream object fed big chunks; output is collected from 'data' events. */
+class ZlibDecoder implements Decoder {
+  private out: Buffer[] = [];
+  private error: Error | undefined;
+
+  constructor(private readonly z: zlib.Inflate | zlib.InflateRaw) {
+    z.on('data', (b: Buffer) => this.out.push(b));
+    z.on('error', (e: Error) => { this.error ??= e; });
+  }
+
+  private take(): Buffer[] {
+    if (this.error) throw this.error;
+    const o = this.out;
+    this.out = [];
+    return o;
+  }
+
+  async push(input: Uint8Array): Promise<Buffer[]> {
+    await new Promise<void>((resolve, reject) => this.z.write(input, (e) => (e ? reject(e) : resolve())));
+    return this.take();
+  }
+
+  async end(): Promise<Buffer[]> {
+    if (this.error) throw this.error;
+    const ended = once(this.z, 'end');
+    this.z.end();
+    await ended;
+    return this.take();
+  }
+}
+
+/**
+ * Adapts a pull-style decoder (an async-iterable transform, here bzip2.ts) to pushes: push() runs the decoder
+ * until it asks for input that is not there yet.
+ */
+class PullDecoder implements Decoder {
+  private readonly queue: Uint8Array[] = [];
+  private ended = false;
+  private wake: (() => void) | undefined;
+  private hungry: (() => void) | undefined;
+  private waiting = false;
+  private next: Promise<IteratorResult<Uint8Array>> | undefined;
+  private readonly it: AsyncIterator<Uint8Array>;
+
+  constructor(make: (src: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>) {
+    const input: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: () => this.pull() }) };
+    this.it = make(input)[Symbol.asyncIterator]();
+  }
+
+  private async pull(): Promise<IteratorResult<Uint8Array>> {
+    while (this.queue.length === 0) {
+      if (this.ended) return { done: true, value: undefined };
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.waiting = true;
+        this.hungry?.();
+      });
+    }
+    return { done: false, value: this.queue.shift()! };
+  }
+
+  private feed(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    this.waiting = false;
+    w?.();
+  }
+
+  private async run(): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    for (;;) {
+      const hungry = new Promise<'hungry'>((resolve) => { this.hungry = () => resolve('hungry'); });
+      if (this.waiting && this.queue.length === 0 && !this.ended) return out;
+      this.next ??= this.it.next();
+      const r = await Promise.race([this.next, hungry]);
+      this.hungry = undefined;
+      if (r === 'hungry') return out;
+      this.next = undefined;
+      if (r.done) return out;
+      out.push(Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
+    }
+  }
+
+  push(input: Uint8Array): Promise<Buffer[]> {
+    // The decoder may hold on to its input chunks; ours are views of a buffer the caller reuses.
+    this.queue.push(Buffer.from(input));
+    this.feed();
+    return this.run();
+  }
+
+  async end(): Promise<Buffer[]> {
+    this.ended = true;
+    this.feed();
+    const out = await this.run();
+    if (this.next) {
+      for (let r = await this.next; !r.done; r = await this.it.next()) out.push(Buffer.from(r.value));
+      this.next = undefined;
+    }
+    return out;
+  }
+}
+
+function decoderFor(algo: number): Decoder | null {
+  switch (algo) {
+    case ALGO_NONE:
+      return null;
+    case ALGO_ZIP:
+      return new ZlibDecoder(zlib.createInflateRaw({ chunkSize: INFLATE_CHUNK }));
+    case ALGO_ZLIB:
+      return new ZlibDecoder(zlib.createInflate({ chunkSize: INFLATE_CHUNK }));
+    case ALGO_BZIP2:
+      return new PullDecoder(bunzip2);
+    default:
+      throw new Error(`unsupported compression algorithm ${algo}`);
+  }
+}
+
+/**
+ * One nesting level of packets. The sink callbacks are synchronous; compressed bytes they meet are queued in
+ * `toDecode` and the level's driver (push/finish) decodes them and passes the result to the child level.
+ */
+export class PacketLevel implements PacketSink {
+  private readonly parser = new PacketPushParser(this);
+  private readonly pending: Pending[] = [];
+  private readonly early: Pending[] = [];
+  private sawLiteral = false;
+  /** Small packet being gathered (one-pass signature, signature, literal header). */
+  private small: Uint8Array[] = [];
+  private smallLen = 0;
+  /** Literal packet: header bytes still to skip (-1: not known yet), hashes to feed. */
+  private literalSkip = -1;
+  private hashes: Hash[] = [];
+  /** Compressed packet: algorithm byte seen, decoder, child level, compressed bytes to decode. */
+  private algo = -1;
+  private decoder: Decoder | null = null;
+  private child: PacketLevel | null = null;
+  private toDecode: Uint8Array[] = [];
+  /** A compressed packet ended during the last feed and its decoder must be finished. */
+  private closing = false;
+  /** Plaintext of the literal packet found by the last feed. */
+  out: Uint8Array[] = [];
+
+  constructor(private readonly check: CheckSignature, private readonly depth = 0) {
+    if (depth > MAX_NESTING) throw new Error('too deeply nested compressed packets');
+  }
+
+  start(tag: number): void {
+    if (this.child && (tag === Tag.Compressed || tag === Tag.Literal)) {
+      // Its data would overtake the compressed packet's, still to be decoded; gpg never writes this.
+      throw new Error(`unsupported: packet (tag ${tag}) right after a compressed packet at the same level`);
+    }
+    this.small = [];
+    this.smallLen = 0;
+    switch (tag) {
+      case Tag.Compressed:
+        this.algo = -1;
+        return;
+      case Tag.Literal:
+        if (this.sawLiteral) throw new Error('more than one literal data packet');
+        this.sawLiteral = true;
+        this.literalSkip = -1;
+        this.hashes = [...this.pending, ...this.early].map((p) => p.hash);
+        return;
+      case Tag.OnePassSignature:
+      case Tag.Signature:
+      case Tag.Marker:
+      case Tag.Padding:
+        return;
+      default:
+        throw new Error(`unexpected packet (tag ${tag}) inside the encrypted data`);
+    }
+  }
+
+  private gather(b: Uint8Array, what: string): void {
+    this.smallLen += b.length;
+    if (this.smallLen > MAX_SMALL_PACKET) throw new Error(`${what} packet is larger than ${MAX_SMALL_PACKET} bytes`);
+    // Copied: the chunk is a view of a buffer that is reused or released after this pass.
+    this.small.push(Buffer.from(b));
+  }
+
+  data(tag: number, b: Uint8Array): void {
+    switch (tag) {
+      case Tag.Literal: {
+        if (this.literalSkip < 0) {
+          const n = Math.min(2 - this.smallLen, b.length);
+          this.gather(b.subarray(0, n), 'literal');
+          b = b.subarray(n);
+          if (this.smallLen < 2) return;
+          this.literalSkip = 2 + Buffer.concat(this.small)[1]! + 4;
+        }
+        if (this.smallLen < this.literalSkip) {
+          const n = Math.min(this.literalSkip - this.smallLen, b.length);
+          this.smallLen += n;
+          b = b.subarray(n);
+        }
+        if (b.length === 0) return;
+        for (const h of this.hashes) h.update(b);
+        this.out.push(b);
+        return;
+      }
+      case Tag.Compressed:
+        if (this.algo < 0) {
+          this.algo = b[0]!;
+          this.decoder = decoderFor(this.algo);
+          this.child = new PacketLevel(this.check, this.depth + 1);
+          b = b.subarray(1);
+          if (b.length === 0) return;
+        }
+        this.toDecode.push(b);
+        return;
+      case Tag.OnePassSignature:
+        this.gather(b, 'one-pass signature');
+        return;
+      case Tag.Signature:
+        this.gather(b, 'signature');
+        return;
+      default:
+        return;
+    }
+  }
+
+  end(tag: number): void {
+    switch (tag) {
+      case Tag.Literal:
+        if (this.literalSkip < 0 || this.smallLen < this.literalSkip) {
+          throw new Error(`truncated literal header: needed ${this.literalSkip < 0 ? 2 : this.literalSkip} bytes, stream ended`);
+        }
+        for (const e of this.early) this.check(e, e.sig!);
+        return;
+      case Tag.Compressed:
+        if (this.algo < 0) throw new Error('truncated compression algorithm: needed 1 bytes, stream ended');
+        this.closing = true;
+        return;
+      case Tag.OnePassSignature: {
+        const ops = parseOnePass(Buffer.concat(this.small));
+        const name = hashName(ops.hash);
+        this.pending.push({ ops, hash: createHash(name), hashName: name });
+        return;
+      }
+      case Tag.Signature: {
+        const sig = parseSignature(Buffer.concat(this.small));
+        if (!this.sawLiteral) {
+          // Old-style signed message: signature before the data.
+          const name = hashName(sig.hash);
+          this.early.push({ sig, hash: createHash(name), hashName: name });
+          return;
+        }
+        const p = this.pending.pop();
+        if (!p) throw new Error('signature packet without a matching one-pass signature');
+        this.check(p, sig);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /**
+   * Runs `chunk` through this level and those nested in it; `emit` receives the literal data in order.
+   * The chunk is only read during the call (views of it may be passed to `emit`, which must use them at once).
+   */
+  async push(chunk: Uint8Array, emit: (b: Uint8Array) => void): Promise<void> {
+    this.parser.feed(chunk);
+    await this.drain(emit);
+  }
+
+  private async drain(emit: (b: Uint8Array) => void): Promise<void> {
+    for (const o of this.out) emit(o);
+    this.out = [];
+    // A compressed packet's bytes were queued by the synchronous pass; packets after it in the same chunk can only
+    // be Marker/Padding/signatures of this level, which the parser already handled, so order is kept.
+    const pieces = this.toDecode;
+    this.toDecode = [];
+    const child = this.child;
+    if (child) {
+      for (const p of pieces) {
+        if (this.decoder) {
+          for (const d of await this.decoder.push(p)) await child.push(d, emit);
+        } else {
+          await child.push(p, emit);
+        }
+      }
+      if (this.closing) {
+        this.closing = false;
+        if (this.decoder) for (const d of await this.decoder.end()) await child.push(d, emit);
+        child.finish();
+        this.decoder = null;
+        this.child = null;
+      }
+    }
+  }
+
+  /** The data ended; throws if a packet was cut short. */
+  async finishAll(emit: (b: Uint8Array) => void): Promise<void> {
+    this.parser.finish();
+    await this.drain(emit);
+  }
+
+  private finish(): void {
+    this.parser.finish();
+    if (this.out.length) throw new Error('internal: literal data left after the end');
+  }
+}
