@@ -26,10 +26,9 @@ afterAll(async () => {
 });
 
 /**
- * Real duplicity's SSH backends need paramiko or pexpect, which Debian's duplicity only recommends
- * (installed without recommends here and in CI). The server's directory is local, so real duplicity
- * reads and writes it with file://: the bytes on the server are what an SSH backend would move
- * (FORMAT.md §15: the same files as file://).
+ * Here real duplicity reads and writes the server's directory with file://: the bytes on the server
+ * are what an SSH backend moves (FORMAT.md §15: the same files as file://). Real duplicity over its
+ * own sftp:// and scp:// transports is in duplicity-ssh-interop.test.ts.
  */
 function serverDirUrl(remotePath: string): string {
   return `file://${path.isAbsolute(remotePath) ? remotePath : path.join(s.userHome, remotePath)}`;
