@@ -7,23 +7,9 @@
  */
 import { Command, Option } from 'commander';
 
-export type SelectionRuleKind =
-  | 'exclude'
-  | 'include'
-  | 'exclude-filelist'
-  | 'include-filelist'
-  | 'exclude-regexp'
-  | 'include-regexp'
-  | 'exclude-if-present'
-  | 'exclude-older-than'
-  | 'exclude-device-files'
-  | 'exclude-other-filesystems';
-
-export interface SelectionRule {
-  kind: SelectionRuleKind;
-  /** The option's argument; empty for the flag-only rules. */
-  value: string;
-}
+// The rule model is the engine's (type-only import: nothing is loaded at start-up).
+import type { SelectionRule, SelectionRuleKind } from '@duplicity-ts/engine';
+export type { SelectionRule, SelectionRuleKind };
 
 /** Parsed options, named as duplicity names them (camel-cased). */
 export interface DuplicityOptions {
