@@ -85,7 +85,39 @@ export class CfbDecryptor {
     return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
   }
 
+  /** Ciphertext bytes after the last whole block seen by decryptBlocks(), decrypted by the next call or by final(). */
+  private carry: Buffer = Buffer.alloc(0);
+
+  /**
+   * Decrypts the whole blocks of `carry || parts` in one ECB call (the parts are copied once, into scratch space
+   * behind the previous block) and keeps the remaining bytes for later: one output buffer per call, whatever the
+   * framing cut the ciphertext into. Must not be mixed with update() on one decryptor.
+   */
+  decryptBlocks(parts: Uint8Array[], total: number): Buffer {
+    const bs = this.bs;
+    const all = this.carry.length + total;
+    const full = all - (all % bs);
+    if (this.scratch.length < all + bs) this.scratch = Buffer.allocUnsafe(Math.max(all + bs, 1 << 18) + bs);
+    const x = this.scratch;
+    this.prev.copy(x, 0);
+    let o = bs;
+    this.carry.copy(x, o);
+    o += this.carry.length;
+    for (const p of parts) {
+      x.set(p, o);
+      o += p.length;
+    }
+    this.carry = Buffer.from(x.subarray(bs + full, bs + all));
+    if (full === 0) return Buffer.alloc(0);
+    const out = this.ecb.update(x.subarray(0, full));
+    xorInto(out, x.subarray(bs, bs + full));
+    this.prev = Buffer.from(x.subarray(full, full + bs));
+    return out;
+  }
+
   final(): Buffer {
-    return Buffer.alloc(0);
+    const c = this.carry;
+    this.carry = Buffer.alloc(0);
+    return c.length ? this.update(c) : Buffer.alloc(0);
   }
 }

@@ -7,7 +7,7 @@
  */
 import { ByteReader } from './byte-reader.js';
 import { packetBody, readPacketBody, readPacketHeader, skipPacketBody, Tag } from './packets.js';
-import { openSeipd, seipdPlaintext } from './seipd.js';
+import { openSeipd, openSeipdV1, seipdPlaintext } from './seipd.js';
 import type { ParsedSignature } from './signature.js';
 import { verifyDigest } from './key-material.js';
 import { parsePkesk, parseSkesk, pkeskSessionKey, skeskSessionKey, type SessionKey, type Skesk } from './session-key.js';
@@ -91,19 +91,21 @@ async function* decryptOuter(r: ByteReader, o: DecryptOptions, results: Signatur
         await skipPacketBody(r, h);
         continue;
       case Tag.SEIPD: {
-        const body = new ByteReader(packetBody(r, h));
         const candidates = await sessionKeys(pkesks, skesks, o);
+        if (h.length !== 0 && (await r.peek(1, 'SEIPD version'))[0] === 1) {
+          const plaintext = await openSeipdV1(r, h, candidates.keys.filter((k): k is Required<SessionKey> => k.cipher !== undefined));
+          if (!plaintext) throw noFittingKey(candidates, pkesks.length, skesks.length);
+          yield* inner(plaintext, o, results);
+          if (!(await r.atEnd())) throw new Error('trailing data after the encrypted packet');
+          return;
+        }
+        const body = new ByteReader(packetBody(r, h));
         if ((await body.peek(1, 'SEIPD version'))[0] === 2) {
           yield* aeadMessage(r, body, Tag.SEIPD, candidates, o, results);
           return;
         }
         const opened = await openSeipd(body, candidates.keys.filter((k): k is Required<SessionKey> => k.cipher !== undefined));
-        if (!opened) {
-          if (candidates.keys.length === 0 && candidates.error) throw candidates.error;
-          throw new PgpError(skesks.length && !pkesks.length
-            ? 'wrong passphrase (the decrypted session key fails the quick check)'
-            : candidates.error?.message ?? 'decryption failed: no session key fits the encrypted data');
-        }
+        if (!opened) throw noFittingKey(candidates, pkesks.length, skesks.length);
         yield* inner(seipdPlaintext(body, opened), o, results);
         if (!(await r.atEnd())) throw new Error('trailing data after the encrypted packet');
         return;
@@ -133,6 +135,13 @@ async function* aeadMessage(r: ByteReader, body: ByteReader, tag: number, candid
   if (candidates.keys.length === 0) throw candidates.error ?? new PgpError('no session key for the encrypted data');
   yield* inner(aeadPlaintext(body, tag, candidates.keys), o, results);
   if (!(await r.atEnd())) throw new Error('trailing data after the encrypted packet');
+}
+
+function noFittingKey(candidates: { keys: SessionKey[]; error?: PgpError }, pkesks: number, skesks: number): PgpError {
+  if (candidates.keys.length === 0 && candidates.error) return candidates.error;
+  return new PgpError(skesks && !pkesks
+    ? 'wrong passphrase (the decrypted session key fails the quick check)'
+    : candidates.error?.message ?? 'decryption failed: no session key fits the encrypted data');
 }
 
 /** Every session key we can recover, in the order gpg tries them; `error` explains why others failed. */

@@ -23,6 +23,16 @@ export class PacketPushParser {
 
   constructor(private readonly sink: PacketSink) {}
 
+  /** Continues in the body of a packet whose header someone else read (length undefined: to the end of the data). */
+  resumeBody(tag: number, length: number | undefined, partial: boolean): void {
+    this.tag = tag;
+    this.left = length ?? -1;
+    this.partial = partial;
+    this.headLen = 0;
+    this.state = State.Body;
+    this.maybeEnd();
+  }
+
   /** Bytes the header (or part length) being read needs in all, from what is in `head` so far; 0 if unknown yet. */
   private needed(): number {
     const h = this.head;

@@ -8,6 +8,8 @@ import { createCipheriv, createHash, randomBytes, type Cipher, type Hash } from 
 import { CfbDecryptor } from './cfb-decryptor.js';
 import type { CipherInfo } from './cipher-algorithms.js';
 import { ByteReader } from './byte-reader.js';
+import { PacketPushParser } from './packet-push-parser.js';
+import type { PacketHeader } from './packets.js';
 
 const MDC_LEN = 22;
 
@@ -91,5 +93,110 @@ export class SeipdEncryptor {
     const head = Buffer.from([0xd3, 0x14]);
     this.mdc.update(head);
     return Buffer.concat([this.cipher.update(Buffer.concat([head, this.mdc.digest()])), this.cipher.final()]);
+  }
+}
+
+/** Bytes asked of the source per read: big chunks keep every per-chunk cost negligible. */
+const READ_CHUNK = 1 << 20;
+
+/**
+ * Opens a SEIPD v1 packet whose header was just read from `r` and returns its plaintext, or null if no candidate
+ * key passes the quick check. Unlike openSeipd() + seipdPlaintext() this strips the partial-length framing with
+ * the push parser straight from the source chunks and decrypts each chunk with one ECB call (decryptBlocks),
+ * so a 1 MiB source chunk costs one copy and one output buffer. The generator throws at the end if the MDC does not
+ * match; bytes after the packet are an error.
+ */
+export async function openSeipdV1(
+  r: ByteReader,
+  h: PacketHeader,
+  candidates: { cipher: CipherInfo; key: Buffer }[],
+): Promise<AsyncGenerator<Uint8Array> | null> {
+  let parts: Uint8Array[] = [];
+  let partsLen = 0;
+  let ended = false;
+  const framing = new PacketPushParser({
+    start: () => { throw new Error('trailing data after the encrypted packet'); },
+    data: (_tag, b) => { parts.push(b); partsLen += b.length; },
+    end: () => { ended = true; },
+  });
+  framing.resumeBody(h.tag, h.length, h.partial);
+  /** Reads one source chunk into `parts`; false at the end of the source. */
+  const read = async (): Promise<boolean> => {
+    if (ended) return false;
+    const c = await r.readSome(READ_CHUNK);
+    if (c.length === 0) {
+      framing.finish();
+      return false;
+    }
+    framing.feed(c);
+    return true;
+  };
+  const maxPrefix = 1 + 16 + 2;
+  while (partsLen < maxPrefix && (await read()));
+  const head = Buffer.concat(parts, partsLen);
+  parts = [head];
+  if (head.length < 1) throw new Error('truncated SEIPD version: needed 1 bytes, stream ended');
+  if (head[0] !== 1) throw new Error(`unsupported SEIPD version ${head[0]}`);
+  for (const c of candidates) {
+    const bs = c.cipher.blockSize;
+    if (head.length < 1 + bs + 2) throw new Error(`truncated SEIPD prefix: needed ${bs + 2} bytes, stream ended`);
+    const prefix = new CfbDecryptor(c.cipher, c.key).update(head.subarray(1, 1 + bs + 2));
+    if (prefix[bs - 2] === prefix[bs] && prefix[bs - 1] === prefix[bs + 1]) {
+      parts[0] = head.subarray(1);
+      partsLen = head.length - 1;
+      return plaintext(new CfbDecryptor(c.cipher, c.key), bs + 2);
+    }
+  }
+  return null;
+
+  async function* plaintext(decipher: CfbDecryptor, skip: number): AsyncGenerator<Uint8Array> {
+    const mdc = createHash('sha1');
+    // The last 22 bytes may be the MDC packet: each decrypted chunk waits for the next one.
+    let held: Buffer | null = null;
+    let prefixLeft = skip;
+    const out = (b: Buffer): Buffer | null => {
+      mdc.update(b);
+      if (prefixLeft === 0) return b;
+      const n = Math.min(prefixLeft, b.length);
+      prefixLeft -= n;
+      return n < b.length ? b.subarray(n) : null;
+    };
+    for (;;) {
+      if (parts.length) {
+        const pt = decipher.decryptBlocks(parts, partsLen);
+        parts = [];
+        partsLen = 0;
+        if (pt.length >= MDC_LEN) {
+          if (held) {
+            const o = out(held);
+            if (o) yield o;
+          }
+          held = pt;
+        } else if (pt.length) {
+          held = held ? Buffer.concat([held, pt]) : pt;
+          if (held.length > 1 << 16) {
+            // Tiny source chunks: pass on all but the last 22 bytes rather than let `held` grow.
+            const o = out(held.subarray(0, held.length - MDC_LEN));
+            held = Buffer.from(held.subarray(held.length - MDC_LEN));
+            if (o) yield o;
+          }
+        }
+      }
+      if (!(await read())) break;
+    }
+    const fin = decipher.final();
+    let last: Buffer = held ? (fin.length ? Buffer.concat([held, fin]) : held) : fin;
+    if (last.length < MDC_LEN + prefixLeft) throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
+    const tail = last.subarray(last.length - MDC_LEN);
+    last = last.subarray(0, last.length - MDC_LEN);
+    if (tail[0] !== 0xd3 || tail[1] !== 0x14) {
+      throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
+    }
+    const o = out(last);
+    mdc.update(tail.subarray(0, 2));
+    if (!mdc.digest().equals(tail.subarray(2))) {
+      throw new Error('integrity check failed: modification detection code (MDC) mismatch, the data was altered');
+    }
+    if (o?.length) yield o;
   }
 }
