@@ -106,7 +106,7 @@ async function* decryptOuter(r: ByteReader, o: DecryptOptions, results: Signatur
         }
         const opened = await openSeipd(body, candidates.keys.filter((k): k is Required<SessionKey> => k.cipher !== undefined));
         if (!opened) throw noFittingKey(candidates, pkesks.length, skesks.length);
-        yield* inner(seipdPlaintext(body, opened), o, results);
+        yield* inner(batches(seipdPlaintext(body, opened)), o, results);
         if (!(await r.atEnd())) throw new Error('trailing data after the encrypted packet');
         return;
       }
@@ -133,7 +133,7 @@ async function* decryptOuter(r: ByteReader, o: DecryptOptions, results: Signatur
 async function* aeadMessage(r: ByteReader, body: ByteReader, tag: number, candidates: { keys: SessionKey[]; error?: PgpError }, o: DecryptOptions,
   results: SignatureResult[]): AsyncGenerator<Uint8Array> {
   if (candidates.keys.length === 0) throw candidates.error ?? new PgpError('no session key for the encrypted data');
-  yield* inner(aeadPlaintext(body, tag, candidates.keys), o, results);
+  yield* inner(batches(aeadPlaintext(body, tag, candidates.keys)), o, results);
   if (!(await r.atEnd())) throw new Error('trailing data after the encrypted packet');
 }
 
@@ -191,8 +191,12 @@ async function sessionKeys(pkesks: ReturnType<typeof parsePkesk>[], skesks: Skes
   return { keys, error };
 }
 
+async function* batches(src: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array[]> {
+  for await (const c of src) yield [c];
+}
+
 /** The packets inside the encrypted container, one synchronous pass per chunk (plaintext-pass.ts). */
-async function* inner(src: AsyncIterable<Uint8Array>, o: DecryptOptions, results: SignatureResult[]): AsyncGenerator<Uint8Array> {
+async function* inner(src: AsyncIterable<Uint8Array[]>, o: DecryptOptions, results: SignatureResult[]): AsyncGenerator<Uint8Array> {
   const level = new PacketLevel((p, sig) => checkSignature(p, sig, o, results));
   let out: Uint8Array[] = [];
   const emit = (b: Uint8Array): void => { out.push(b); };

@@ -20,12 +20,12 @@ export interface Pending { ops?: OnePass; sig?: ParsedSignature; hash: Hash; has
 export type CheckSignature = (p: Pending, sig: ParsedSignature) => void;
 
 const MAX_NESTING = 8;
-/** Inflate output buffer size: big buffers mean few thread-pool round trips per chunk. */
-const INFLATE_CHUNK = 1 << 20;
+/** Inflate output buffer size: below glibc's 128 KiB mmap threshold, so buffers are recycled warm (see cfb-decryptor.ts). */
+const INFLATE_CHUNK = 1 << 16;
 
 /** A decompressor driven by pushes: returns output available so far; end() returns the rest. */
 interface Decoder {
-  push(input: Uint8Array): Promise<Buffer[]>;
+  push(input: Uint8Array[]): Promise<Buffer[]>;
   end(): Promise<Buffer[]>;
 }
 
@@ -46,8 +46,11 @@ class ZlibDecoder implements Decoder {
     return o;
   }
 
-  async push(input: Uint8Array): Promise<Buffer[]> {
-    await new Promise<void>((resolve, reject) => this.z.write(input, (e) => (e ? reject(e) : resolve())));
+  async push(input: Uint8Array[]): Promise<Buffer[]> {
+    // Queued back to back; the stream inflates them in order, so waiting for the last one waits for all.
+    let last: Promise<void> = Promise.resolve();
+    for (const b of input) last = new Promise<void>((resolve, reject) => this.z.write(b, (e) => (e ? reject(e) : resolve())));
+    await last;
     return this.take();
   }
 
@@ -112,9 +115,8 @@ class PullDecoder implements Decoder {
     }
   }
 
-  push(input: Uint8Array): Promise<Buffer[]> {
-    // The decoder may hold on to its input chunks; ours are views of a buffer the caller reuses.
-    this.queue.push(Buffer.from(input));
+  push(input: Uint8Array[]): Promise<Buffer[]> {
+    this.queue.push(...input);
     this.feed();
     return this.run();
   }
@@ -290,8 +292,8 @@ export class PacketLevel implements PacketSink {
    * Runs `chunk` through this level and those nested in it; `emit` receives the literal data in order.
    * The chunk is only read during the call (views of it may be passed to `emit`, which must use them at once).
    */
-  async push(chunk: Uint8Array, emit: (b: Uint8Array) => void): Promise<void> {
-    this.parser.feed(chunk);
+  async push(chunks: Uint8Array[], emit: (b: Uint8Array) => void): Promise<void> {
+    for (const c of chunks) this.parser.feed(c);
     await this.drain(emit);
   }
 
@@ -304,16 +306,10 @@ export class PacketLevel implements PacketSink {
     this.toDecode = [];
     const child = this.child;
     if (child) {
-      for (const p of pieces) {
-        if (this.decoder) {
-          for (const d of await this.decoder.push(p)) await child.push(d, emit);
-        } else {
-          await child.push(p, emit);
-        }
-      }
+      if (pieces.length) await child.push(this.decoder ? await this.decoder.push(pieces) : pieces, emit);
       if (this.closing) {
         this.closing = false;
-        if (this.decoder) for (const d of await this.decoder.end()) await child.push(d, emit);
+        if (this.decoder) await child.push(await this.decoder.end(), emit);
         child.finish();
         this.decoder = null;
         this.child = null;

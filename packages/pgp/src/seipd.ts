@@ -100,17 +100,18 @@ export class SeipdEncryptor {
 const READ_CHUNK = 1 << 20;
 
 /**
- * Opens a SEIPD v1 packet whose header was just read from `r` and returns its plaintext, or null if no candidate
+ * Opens a SEIPD v1 packet whose header was just read from `r` and returns its plaintext (in batches, one per
+ * source chunk), or null if no candidate
  * key passes the quick check. Unlike openSeipd() + seipdPlaintext() this strips the partial-length framing with
  * the push parser straight from the source chunks and decrypts each chunk with one ECB call (decryptBlocks),
- * so a 1 MiB source chunk costs one copy and one output buffer. The generator throws at the end if the MDC does not
+ * so a source chunk costs one copy and a few ECB calls. The generator throws at the end if the MDC does not
  * match; bytes after the packet are an error.
  */
 export async function openSeipdV1(
   r: ByteReader,
   h: PacketHeader,
   candidates: { cipher: CipherInfo; key: Buffer }[],
-): Promise<AsyncGenerator<Uint8Array> | null> {
+): Promise<AsyncGenerator<Uint8Array[]> | null> {
   let parts: Uint8Array[] = [];
   let partsLen = 0;
   let ended = false;
@@ -149,38 +150,41 @@ export async function openSeipdV1(
   }
   return null;
 
-  async function* plaintext(decipher: CfbDecryptor, skip: number): AsyncGenerator<Uint8Array> {
+  async function* plaintext(decipher: CfbDecryptor, skip: number): AsyncGenerator<Uint8Array[]> {
     const mdc = createHash('sha1');
-    // The last 22 bytes may be the MDC packet: each decrypted chunk waits for the next one.
+    // The last 22 bytes may be the MDC packet: each decrypted piece waits for the next one (of 22 bytes or more).
     let held: Buffer | null = null;
     let prefixLeft = skip;
-    const out = (b: Buffer): Buffer | null => {
+    const out = (b: Buffer, batch: Uint8Array[]): void => {
       mdc.update(b);
-      if (prefixLeft === 0) return b;
+      if (prefixLeft === 0) {
+        batch.push(b);
+        return;
+      }
       const n = Math.min(prefixLeft, b.length);
       prefixLeft -= n;
-      return n < b.length ? b.subarray(n) : null;
+      if (n < b.length) batch.push(b.subarray(n));
     };
     for (;;) {
       if (parts.length) {
-        const pt = decipher.decryptBlocks(parts, partsLen);
+        const pieces = decipher.decryptBlocks(parts, partsLen);
         parts = [];
         partsLen = 0;
-        if (pt.length >= MDC_LEN) {
-          if (held) {
-            const o = out(held);
-            if (o) yield o;
-          }
-          held = pt;
-        } else if (pt.length) {
-          held = held ? Buffer.concat([held, pt]) : pt;
-          if (held.length > 1 << 16) {
-            // Tiny source chunks: pass on all but the last 22 bytes rather than let `held` grow.
-            const o = out(held.subarray(0, held.length - MDC_LEN));
-            held = Buffer.from(held.subarray(held.length - MDC_LEN));
-            if (o) yield o;
+        const batch: Uint8Array[] = [];
+        for (const pt of pieces) {
+          if (pt.length >= MDC_LEN) {
+            if (held) out(held, batch);
+            held = pt;
+          } else {
+            held = held ? Buffer.concat([held, pt]) : pt;
+            if (held.length > 1 << 16) {
+              // Tiny source chunks: pass on all but the last 22 bytes rather than let `held` grow.
+              out(held.subarray(0, held.length - MDC_LEN), batch);
+              held = Buffer.from(held.subarray(held.length - MDC_LEN));
+            }
           }
         }
+        if (batch.length) yield batch;
       }
       if (!(await read())) break;
     }
@@ -192,11 +196,12 @@ export async function openSeipdV1(
     if (tail[0] !== 0xd3 || tail[1] !== 0x14) {
       throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
     }
-    const o = out(last);
+    const batch: Uint8Array[] = [];
+    out(last, batch);
     mdc.update(tail.subarray(0, 2));
     if (!mdc.digest().equals(tail.subarray(2))) {
       throw new Error('integrity check failed: modification detection code (MDC) mismatch, the data was altered');
     }
-    if (o?.length) yield o;
+    if (batch.length) yield batch;
   }
 }

@@ -24,6 +24,16 @@ describe('symmetric messages', () => {
     });
   }
 
+  it('reads the same plaintext whatever the source chunking (1 byte to 1 MiB, across partial-length parts)', async () => {
+    const small = sampleData(120_000, 11);
+    for (const algo of ['zip', 'none']) {
+      const msg = home.ok(['--compress-algo', algo, '--s2k-count', '65536', '--symmetric'], small, PASS);
+      for (const size of [1, 13, 8191, 8193, 1 << 20]) {
+        expect((await collect(decrypt(chunks(msg, size), { passphrase: PASS }))).equals(small), `${algo} in ${size} B chunks`).toBe(true);
+      }
+    }
+  });
+
   it('reads gpg --compress-algo bzip2, several 900 kB blocks, in small and large chunks', async () => {
     const big = Buffer.concat([sampleData(1_000_000, 5), Buffer.from('duplicity bzip2 block '.repeat(50_000))]);
     const msg = home.ok(['--compress-algo', 'bzip2', '--bzip2-compress-level', '9', '--s2k-count', '65536', '--symmetric'], big, PASS);
