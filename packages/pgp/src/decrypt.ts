@@ -198,17 +198,12 @@ async function* batches(src: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Arr
 /** The packets inside the encrypted container, one synchronous pass per chunk (plaintext-pass.ts). */
 async function* inner(src: AsyncIterable<Uint8Array[]>, o: DecryptOptions, results: SignatureResult[]): AsyncGenerator<Uint8Array> {
   const level = new PacketLevel((p, sig) => checkSignature(p, sig, o, results));
-  let out: Uint8Array[] = [];
-  const emit = (b: Uint8Array): void => { out.push(b); };
-  for await (const c of src) {
-    await level.push(c, emit);
-    if (out.length === 0) continue;
-    const ready = out;
-    out = [];
-    yield* ready;
+  try {
+    for await (const c of src) for await (const ready of level.push(c)) yield* ready;
+    for await (const ready of level.finishAll()) yield* ready;
+  } finally {
+    level.close();
   }
-  await level.finishAll(emit);
-  yield* out;
 }
 
 function checkSignature(p: Pending, sig: ParsedSignature, o: DecryptOptions, results: SignatureResult[]): void {

@@ -27,6 +27,7 @@ const INFLATE_CHUNK = 1 << 16;
 interface Decoder {
   push(input: Uint8Array[]): Promise<Buffer[]>;
   end(): Promise<Buffer[]>;
+  close(): void;
 }
 
 /** node:zlib stream object fed big chunks; output is collected from 'data' events. */
@@ -34,9 +35,18 @@ class ZlibDecoder implements Decoder {
   private out: Buffer[] = [];
   private error: Error | undefined;
 
+  /** Rejects on the stream's first error: a write whose data fails to inflate never calls back. */
+  private readonly failed: Promise<never>;
+
   constructor(private readonly z: zlib.Inflate | zlib.InflateRaw) {
     z.on('data', (b: Buffer) => this.out.push(b));
-    z.on('error', (e: Error) => { this.error ??= e; });
+    this.failed = new Promise<never>((_resolve, reject) => {
+      z.on('error', (e: Error) => {
+        this.error ??= e;
+        reject(e);
+      });
+    });
+    this.failed.catch(() => {});
   }
 
   private take(): Buffer[] {
@@ -50,15 +60,19 @@ class ZlibDecoder implements Decoder {
     // Queued back to back; the stream inflates them in order, so waiting for the last one waits for all.
     let last: Promise<void> = Promise.resolve();
     for (const b of input) last = new Promise<void>((resolve, reject) => this.z.write(b, (e) => (e ? reject(e) : resolve())));
-    await last;
+    await Promise.race([last, this.failed]);
     return this.take();
+  }
+
+  close(): void {
+    this.z.destroy();
   }
 
   async end(): Promise<Buffer[]> {
     if (this.error) throw this.error;
     const ended = once(this.z, 'end');
     this.z.end();
-    await ended;
+    await Promise.race([ended, this.failed]);
     return this.take();
   }
 }
@@ -121,6 +135,13 @@ class PullDecoder implements Decoder {
     return this.run();
   }
 
+  close(): void {
+    this.ended = true;
+    // The decoder may now fail on its cut-short input; nobody waits for it any more.
+    this.next?.catch(() => {});
+    this.feed();
+  }
+
   async end(): Promise<Buffer[]> {
     this.ended = true;
     this.feed();
@@ -171,7 +192,7 @@ export class PacketLevel implements PacketSink {
   /** A compressed packet ended during the last feed and its decoder must be finished. */
   private closing = false;
   /** Plaintext of the literal packet found by the last feed. */
-  out: Uint8Array[] = [];
+  private out: Uint8Array[] = [];
 
   constructor(private readonly check: CheckSignature, private readonly depth = 0) {
     if (depth > MAX_NESTING) throw new Error('too deeply nested compressed packets');
@@ -289,38 +310,49 @@ export class PacketLevel implements PacketSink {
   }
 
   /**
-   * Runs `chunk` through this level and those nested in it; `emit` receives the literal data in order.
-   * The chunk is only read during the call (views of it may be passed to `emit`, which must use them at once).
+   * Runs `chunks` through this level and those nested in it, yielding the literal data in order. Decompression is
+   * fed one piece at a time with a yield in between, so a compression bomb holds at most one piece's expansion in
+   * memory. The chunks are views the caller must not reuse until the generator has moved on.
    */
-  async push(chunks: Uint8Array[], emit: (b: Uint8Array) => void): Promise<void> {
+  async *push(chunks: Uint8Array[]): AsyncGenerator<Uint8Array[]> {
     for (const c of chunks) this.parser.feed(c);
-    await this.drain(emit);
+    yield* this.drain();
   }
 
-  private async drain(emit: (b: Uint8Array) => void): Promise<void> {
-    for (const o of this.out) emit(o);
-    this.out = [];
-    // A compressed packet's bytes were queued by the synchronous pass; packets after it in the same chunk can only
-    // be Marker/Padding/signatures of this level, which the parser already handled, so order is kept.
+  private async *drain(): AsyncGenerator<Uint8Array[]> {
+    if (this.out.length) {
+      const ready = this.out;
+      this.out = [];
+      yield ready;
+    }
     const pieces = this.toDecode;
     this.toDecode = [];
     const child = this.child;
-    if (child) {
-      if (pieces.length) await child.push(this.decoder ? await this.decoder.push(pieces) : pieces, emit);
-      if (this.closing) {
-        this.closing = false;
-        if (this.decoder) await child.push(await this.decoder.end(), emit);
-        child.finish();
-        this.decoder = null;
-        this.child = null;
-      }
+    if (!child) return;
+    if (this.decoder) {
+      for (const p of pieces) yield* child.push(await this.decoder.push([p]));
+    } else if (pieces.length) {
+      yield* child.push(pieces);
+    }
+    if (this.closing) {
+      this.closing = false;
+      if (this.decoder) yield* child.push(await this.decoder.end());
+      child.finish();
+      this.decoder = null;
+      this.child = null;
     }
   }
 
   /** The data ended; throws if a packet was cut short. */
-  async finishAll(emit: (b: Uint8Array) => void): Promise<void> {
+  async *finishAll(): AsyncGenerator<Uint8Array[]> {
     this.parser.finish();
-    await this.drain(emit);
+    yield* this.drain();
+  }
+
+  /** Releases a decoder left open by an error. */
+  close(): void {
+    this.decoder?.close();
+    this.child?.close();
   }
 
   private finish(): void {

@@ -5,6 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { decrypt, encrypt, loadKeyring } from '@duplicity-ts/pgp';
 import { GpgHome, chunks, collect, failure, sampleData } from './gpg-home.js';
 import { bunzip2 } from '../src/bzip2.js';
@@ -32,6 +34,25 @@ describe('symmetric messages', () => {
         expect((await collect(decrypt(chunks(msg, size), { passphrase: PASS }))).equals(small), `${algo} in ${size} B chunks`).toBe(true);
       }
     }
+  });
+
+  it('holds a compression bomb to bounded memory (256 MiB of zeros from a 260 kB message, consumed slowly)', async () => {
+    const pp = join(home.dir, 'bomb-pp');
+    writeFileSync(pp, PASS, { mode: 0o600 });
+    const msg = spawnSync('bash', ['-c', 'head -c 268435456 /dev/zero | gpg --homedir "$1" --batch --no-tty --pinentry-mode loopback '
+      + '--passphrase-file "$2" --s2k-count 65536 --compress-algo zlib --compress-level 9 --symmetric', 'bash', home.dir, pp], { maxBuffer: 1 << 24 }).stdout;
+    expect(msg.length).toBeLessThan(1 << 20);
+    let total = 0;
+    let peak = 0;
+    for await (const c of decrypt(chunks(msg, 1 << 20), { passphrase: PASS })) {
+      total += c.length;
+      peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(total).toBe(268435456);
+    // A 64 KiB piece of the deflate stream inflates to at most about 64 MiB (measured peak about 150 MiB, garbage not yet
+    // collected included); holding the whole output at once would be over 256 MiB.
+    expect(peak).toBeLessThan(224 * 1048576);
   });
 
   it('reads gpg --compress-algo bzip2, several 900 kB blocks, in small and large chunks', async () => {
