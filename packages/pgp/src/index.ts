@@ -7,7 +7,9 @@
  *   node:crypto; openpgp.js (configured in openpgp-config.ts) parses certificates and key parameters.
  * - decrypt.ts and encrypt.ts are the message layer; they stream through packets.ts (framing, partial body
  *   lengths), session-key.ts (SKESK v4/v5/v6 with s2k.ts; PKESK via openpgp.js), seipd.ts (AES-CFB + MDC on
- *   node:crypto), aead.ts with aead-modes.ts (gpg 2.4's AEAD packet and RFC 9580's SEIPD v2, OCB/GCM, read only),
+ *   node:crypto; decryption as ECB + XOR in cfb-decryptor.ts). Decryption reads the SEIPD body and the packets inside
+ *   it in one synchronous pass per source chunk: packet-push-parser.ts strips framing from the chunk in place and
+ *   plaintext-pass.ts handles the inner packets, leaving the pass only for decompression; aead.ts with aead-modes.ts (gpg 2.4's AEAD packet and RFC 9580's SEIPD v2, OCB/GCM, read only),
  *   compression.ts (node:zlib; bzip2.ts on unbzip2-stream's decoder) and signature.ts with key-material.ts (one-pass signatures hashed by
  *   node:crypto, signed/verified over that digest).
  * - errors.ts: user-facing errors carry duplicity's exit codes (31 gpg failure, 22 signer problem).
