@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -53,6 +53,10 @@ async function scenario(t: Target, point: KillPoint, tag: string): Promise<void>
   mkdirSync(path.join(src, 'sub'), { recursive: true });
   writeFileSync(path.join(src, 'a.bin'), randomBytes(1_800_000));
   writeFileSync(path.join(src, 'sub/b.txt'), 'hello\n');
+  // duplicity (and so duplicity-ts) sees a change only through the integer mtime: give each state
+  // its own second, or an edit made within the same second as the last backup goes unnoticed.
+  const stamp = (t: number, ...files: string[]) => files.forEach((f) => utimesSync(path.join(src, f), t, t));
+  stamp(1600000000, 'a.bin', 'sub/b.txt');
   const opts = ['--no-encryption', '--volsize', '1', '--archive-dir', cache, '--name', 'n'];
   const T1 = 1700000000;
   expect(run('duplicity-ts', ['full', ...opts, '--current-time', String(T1), src, t.url], t.env).status).toBe(0);
@@ -62,6 +66,7 @@ async function scenario(t: Target, point: KillPoint, tag: string): Promise<void>
   writeFileSync(path.join(src, 'c.bin'), randomBytes(2_500_000));
   writeFileSync(path.join(src, 'sub/b.txt'), 'hello again\n');
   writeFileSync(path.join(src, 'sub/d.bin'), randomBytes(600_000));
+  stamp(1600000100, 'c.bin', 'sub/b.txt', 'sub/d.bin');
   const { child, done } = spawnTs(['incremental', ...opts, '--current-time', String(T1 + 100), src, t.url], t.env);
   const deadline = Date.now() + 60_000;
   while (!point.when(t.list) && Date.now() < deadline) {

@@ -64,7 +64,12 @@ export function scanCollection(remoteNames: string[], localNames: string[], pref
     localFiles.filter((f) => !f.parsed.partial),
     true,
   );
-  const discardedSet = discardUnsignedLastSet(chains, [...local.chains, ...remote.chains]);
+  // A set being written (or left by a killed run) has its signatures as a local .sigtar.part; duplicity
+  // counts that as signed, so such a set is partial (cleanup/restart), never "discarded".
+  const partialSigEnds = new Set(
+    localFiles.filter((f) => f.parsed.kind === 'signature' && f.parsed.partial).map((f) => f.parsed.endTime ?? f.parsed.time),
+  );
+  const discardedSet = discardUnsignedLastSet(chains, [...local.chains, ...remote.chains], partialSigEnds);
   if (discardedSet) incompleteSets.push(discardedSet);
   return {
     chains,
@@ -86,10 +91,14 @@ export function scanCollection(remoteNames: string[], localNames: string[], pref
  * is taken off the chain, so that restores and the next incremental stop at the signed state.
  * The chain's reported end time stays what it was, as in duplicity's collection-status.
  */
-function discardUnsignedLastSet(chains: BackupChain[], sigChains: SignatureChain[]): BackupSet | undefined {
+function discardUnsignedLastSet(
+  chains: BackupChain[],
+  sigChains: SignatureChain[],
+  partialSigEnds: Set<number | undefined>,
+): BackupSet | undefined {
   const latest = chains[chains.length - 1];
   if (!latest || latest.incSets.length === 0) return undefined;
-  if (sigChains.some((s) => s.endTime === latest.endTime)) return undefined;
+  if (sigChains.some((s) => s.endTime === latest.endTime) || partialSigEnds.has(latest.endTime)) return undefined;
   const sets = latest.sets;
   const previousEnd = sets[sets.length - 2].endTime;
   if (!sigChains.some((s) => s.endTime === previousEnd)) return undefined;
