@@ -72,6 +72,15 @@ async function makeSource(dir: string): Promise<void> {
   await fsp.writeFile(path.join(dir, 'etc', 'deep', 'big.bin'), randomBytes(1_500_000));
   await fsp.symlink('hosts', path.join(dir, 'etc', 'hosts.link'));
   await fsp.chmod(path.join(dir, 'etc', 'hosts'), 0o640);
+  await stamp(dir, 1600000000, 'etc/hosts', 'etc/deep/big.bin');
+}
+
+/**
+ * Both tools notice a change only through the integer mtime (FORMAT.md §10): give each state of a
+ * file its own second, or an edit made within the second of the last write goes unseen.
+ */
+async function stamp(dir: string, t: number, ...files: string[]): Promise<void> {
+  for (const f of files) await fsp.utimes(path.join(dir, f), t, t);
 }
 
 /** Changes for the incremental: an appended file, a new file, a removed link, a patched big file. */
@@ -82,6 +91,7 @@ async function changeSource(dir: string): Promise<void> {
   const big = await fsp.open(path.join(dir, 'etc', 'deep', 'big.bin'), 'r+');
   await big.write(randomBytes(4096), 0, 4096, 700_000);
   await big.close();
+  await stamp(dir, 1600000100, 'etc/hosts', 'etc/new.txt', 'etc/deep/big.bin');
 }
 
 /**
