@@ -70,7 +70,12 @@ describe.skipIf(!DUPLICITY_PYTHON)('manifests agree with duplicity 0.8.22', () =
   });
 
   it(`writes volume entries as duplicity does, for ${RUNS} volumes with any byte in their paths`, () => {
-    const anyComponent = fc.uint8Array({ minLength: 1, maxLength: 6 }).map((a) => Buffer.from(a.map((c) => (c === 0x2f || c === 0 ? 0x20 : c))));
+    // Any bytes a file name can hold: not '/' or NUL, and not the names '.' or '..' (no directory entry
+    // has them; a lone '.' is how a manifest writes the root, so it could not round-trip anyway).
+    const anyComponent = fc
+      .uint8Array({ minLength: 1, maxLength: 6 })
+      .map((a) => Buffer.from(a.map((c) => (c === 0x2f || c === 0 ? 0x20 : c))))
+      .filter((b) => b.toString('latin1') !== '.' && b.toString('latin1') !== '..');
     const vols = fc.sample(
       fc.record({
         number: fc.integer({ min: 1, max: 300 }),
