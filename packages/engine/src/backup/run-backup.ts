@@ -11,7 +11,7 @@ import type { Backend } from '@duplicity-ts/backends';
 import type { DecryptOptions, EncryptOptions } from '@duplicity-ts/pgp';
 import { scanCollection, type Collection } from '../collection/collection.js';
 import { listArchiveDir, metadataKey, syncArchiveDir, type MetadataSyncMode } from '../cache/archive-dir.js';
-import { OwnerMap } from '../restore/owners.js';
+import { OwnerMap } from '../owners.js';
 import { lastFullBackupLine, matchedChain } from '../listing/collection-status.js';
 import { canonicalRoot, Selector, type SelectionRule } from '../selection/selector.js';
 import type { BackupStatistics } from '../stats.js';

@@ -28,7 +28,7 @@ import type { Selector } from '../selection/selector.js';
 import { walkSource, type SourceEntry } from './source-walk.js';
 import { detectChanges, deviceNumbers, type OwnerResolver } from './change-detector.js';
 import type { BaseEntry } from './base-signatures.js';
-import { OwnerNames } from './owner-names.js';
+import { OwnerNames } from '../owners.js';
 import { chunk64k, CHUNK_SIZE, readFileAhead } from './payload-chunks.js';
 import { SigtarWriter } from './sigtar-writer.js';
 import { Uploader } from './uploader.js';

@@ -27,7 +27,7 @@ import {
 } from 'node:fs';
 import { promisify } from 'node:util';
 import type { Index, TarHeader } from '@duplicity-ts/archive';
-import { OwnerMap } from './owners.js';
+import { OwnerMap } from '../owners.js';
 import { GATHER, writePieces } from './piece-writer.js';
 import { userError, type ReadLog, quietLog } from './remote-file.js';
 

@@ -10,7 +10,7 @@ import { compareIndex, indexToPath, type Index, type TarHeader } from '@duplicit
 import type { BackupSet } from '../collection/backup-set.js';
 import type { ReadContext } from '../restore/remote-file.js';
 import { restoredEntries, type RestoredEntry } from '../restore/restore.js';
-import { OwnerMap } from '../restore/owners.js';
+import { OwnerMap } from '../owners.js';
 import { deviceNumbers } from '../backup/change-detector.js';
 import type { SourceEntry } from '../backup/source-walk.js';
 import { asctime } from '../listing/time-format.js';
