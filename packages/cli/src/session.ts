@@ -11,7 +11,17 @@ import path from 'node:path';
 import { openBackend, type Backend, type BackendOptions } from '@duplicity-ts/backends';
 import type { Keyring, DecryptOptions, EncryptOptions } from '@duplicity-ts/pgp';
 import type { NamePrefixes } from '@duplicity-ts/archive';
-import { acquireArchiveLock, listArchiveDir, scanCollection, type Collection, type ReadContext } from '@duplicity-ts/engine';
+import {
+  acquireArchiveLock,
+  collectionWarnings,
+  lastFullBackupLine,
+  listArchiveDir,
+  scanCollection,
+  syncArchiveDir,
+  type Collection,
+  type MetadataSyncMode,
+  type ReadContext,
+} from '@duplicity-ts/engine';
 import type { ActionContext } from './context.js';
 import type { DuplicityOptions } from './options.js';
 
@@ -275,6 +285,22 @@ export function readContext(s: Session): ReadContext {
 export async function loadCollection(s: Session): Promise<Collection> {
   const [remote, local] = await Promise.all([s.backend.list(), listArchiveDir(s.archiveDir)]);
   return scanCollection(remote, local, s.prefixes);
+}
+
+/**
+ * The collection a restore or listing at `time` reads, after syncing the archive dir. duplicity logs
+ * the collection's warnings each time it scans it: before the sync, and again after a sync that
+ * changed the cache; then the "Last full backup date" line.
+ */
+export async function syncedCollection(s: Session, rc: ReadContext, time: number, mode: string | undefined): Promise<Collection> {
+  let col = await loadCollection(s);
+  for (const w of collectionWarnings(col)) s.log.warn(w);
+  if (await syncArchiveDir(rc, col, time, (mode as MetadataSyncMode) ?? 'partial')) {
+    col = await loadCollection(s);
+    for (const w of collectionWarnings(col)) s.log.warn(w);
+  }
+  s.log.notice(lastFullBackupLine(col));
+  return col;
 }
 
 /** The one positional URL of list-current-files / collection-status style actions. */

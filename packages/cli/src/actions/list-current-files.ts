@@ -4,24 +4,16 @@
  */
 import { once } from 'node:events';
 import { parseTimeArg } from '@duplicity-ts/archive';
-import { collectionWarnings, lastFullBackupLine, listCurrentFiles, syncArchiveDir, type MetadataSyncMode } from '@duplicity-ts/engine';
+import { listCurrentFiles } from '@duplicity-ts/engine';
 import type { ActionContext } from '../context.js';
-import { loadCollection, openSession, readContext, singleUrlArg } from '../session.js';
+import { openSession, readContext, singleUrlArg, syncedCollection } from '../session.js';
 
 export async function run(ctx: ActionContext): Promise<number> {
   const s = await openSession(ctx, singleUrlArg(ctx));
   try {
     const time = ctx.options.restoreTime !== undefined ? parseTimeArg(ctx.options.restoreTime, s.now) : s.now;
     const rc = readContext(s);
-    // duplicity logs the collection's warnings each time it scans it: before the sync, and again
-    // after a sync that changed the cache.
-    let col = await loadCollection(s);
-    for (const w of collectionWarnings(col)) s.log.warn(w);
-    if (await syncArchiveDir(rc, col, time, (ctx.options.metadataSyncMode as MetadataSyncMode) ?? 'partial')) {
-      col = await loadCollection(s);
-      for (const w of collectionWarnings(col)) s.log.warn(w);
-    }
-    s.log.notice(lastFullBackupLine(col));
+    const col = await syncedCollection(s, rc, time, ctx.options.metadataSyncMode);
     for await (const line of listCurrentFiles(rc, col, time)) {
       if (!ctx.stdout.write(Buffer.concat([line, Buffer.from('\n')]))) await once(ctx.stdout, 'drain');
     }

@@ -3,9 +3,9 @@
  * restore the state at --time (default now) into TARGET, or one path of it with --file-to-restore.
  */
 import { parseTimeArg } from '@duplicity-ts/archive';
-import { collectionWarnings, lastFullBackupLine, restore, syncArchiveDir, type MetadataSyncMode } from '@duplicity-ts/engine';
+import { restore } from '@duplicity-ts/engine';
 import type { ActionContext } from '../context.js';
-import { loadCollection, openSession, readContext, userError } from '../session.js';
+import { openSession, readContext, syncedCollection, userError } from '../session.js';
 
 export async function run(ctx: ActionContext): Promise<number> {
   if (ctx.args.length !== 2) throw userError(`restore takes two arguments, URL and TARGET; got ${ctx.args.length}`, 2);
@@ -15,15 +15,7 @@ export async function run(ctx: ActionContext): Promise<number> {
   try {
     const time = ctx.options.restoreTime !== undefined ? parseTimeArg(ctx.options.restoreTime, s.now) : s.now;
     const rc = readContext(s);
-    // duplicity logs the collection's warnings each time it scans it: before the sync, and again
-    // after a sync that changed the cache.
-    let col = await loadCollection(s);
-    for (const w of collectionWarnings(col)) s.log.warn(w);
-    if (await syncArchiveDir(rc, col, time, (ctx.options.metadataSyncMode as MetadataSyncMode) ?? 'partial')) {
-      col = await loadCollection(s);
-      for (const w of collectionWarnings(col)) s.log.warn(w);
-    }
-    s.log.notice(lastFullBackupLine(col));
+    const col = await syncedCollection(s, rc, time, ctx.options.metadataSyncMode);
     await restore(rc, col, {
       time,
       target,
