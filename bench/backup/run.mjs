@@ -11,7 +11,14 @@
  *   BENCH_BIGFILE_MB  instead: back up one random file of this size with duplicity-ts and report
  *                   its peak RSS (e.g. 2048 for the 2 GiB memory check)
  *   BENCH_KEEP=1    keep the work dir
+ *   BENCH_FLOORS=0  skip the machine floors
  * Every command runs under /usr/bin/time to read its peak RSS.
+ *
+ * Machine floors, measured on the same corpus in the same run, say what any tool must at least
+ * spend here: reading the tree (tar into a pipe), gzip -6 of it on one core and with pigz on every
+ * core (a full --no-encryption backup deflates at level 6 too), and writing the tree (cp -a, what
+ * a restore must at least do). On this kind of VM writing fresh pages is costly, so the cp floor
+ * is seconds, not the page-cache copy it is on bare metal.
  */
 import { spawnSync, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -204,6 +211,22 @@ function runTool(tool, mode, src, srcMB, state) {
   return undefined;
 }
 
+const floors = {};
+function measureFloors(src) {
+  const sh = (name, script) => {
+    const r = timed('sh', ['-c', script], {}, src);
+    floors[name] = r;
+    console.log(`floor  ${name.padEnd(34)} ${r.secs.toFixed(2).padStart(8)} s ${(sizeMB / r.secs).toFixed(1).padStart(8)} MB/s  CPU ${r.cpu.toFixed(2).padStart(6)} s`);
+  };
+  // tar into a pipe: GNU tar skips reading file contents when its output is /dev/null.
+  sh('read (tar | wc)', 'tar -cf - . | wc -c >/dev/null');
+  sh('gzip -6, one core (tar | gzip)', 'tar -cf - . | gzip -6 | wc -c >/dev/null');
+  if (has('pigz')) sh(`gzip -6, all cores (tar | pigz)`, 'tar -cf - . | pigz -6 | wc -c >/dev/null');
+  const copy = path.join(work, 'floor-copy');
+  sh('write (cp -a)', `cp -a . "${copy}"`);
+  rmSync(copy, { recursive: true, force: true });
+}
+
 function summary() {
   console.log('\nratios (duplicity seconds / duplicity-ts seconds; higher is better for duplicity-ts):');
   for (const mode of modes) {
@@ -213,6 +236,13 @@ function summary() {
       if (ours && theirs) console.log(`  ${mode.padEnd(10)} ${op.padEnd(12)} ${(theirs.secs / ours.secs).toFixed(2)}x wall, ${(theirs.cpu / ours.cpu).toFixed(2)}x CPU`);
     }
   }
+  const floorOf = { full: floors['gzip -6, all cores (tar | pigz)'] ?? floors['read (tar | wc)'], restore: floors['write (cp -a)'] };
+  const lines = [];
+  for (const r of results) {
+    const f = r.mode === 'plain' ? floorOf[r.op] : undefined;
+    if (r.tool === 'duplicity-ts' && f) lines.push(`  ${r.mode.padEnd(10)} ${r.op.padEnd(12)} ${(r.secs / f.secs).toFixed(2)}x the floor's time`);
+  }
+  if (lines.length) console.log('\nduplicity-ts against the machine floor (full: pigz -6 when installed, else reading; restore: cp -a):\n' + lines.join('\n'));
 }
 
 function bigFile() {
@@ -238,6 +268,7 @@ try {
     const t = process.hrtime.bigint();
     const smallCount = makeCorpus(src);
     console.log(`corpus: ${sizeMB} MiB, ${smallCount} small files (made in ${(Number(process.hrtime.bigint() - t) / 1e9).toFixed(1)} s)`);
+    if (process.env.BENCH_FLOORS !== '0') measureFloors(src);
     for (const mode of modes) for (const tool of tools) runTool(tool, mode, src, sizeMB, 'full');
     mutateCorpus(src, smallCount);
     const want = treeDigest(src);
