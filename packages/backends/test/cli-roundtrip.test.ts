@@ -8,6 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSshd, type SshdServer } from '../../../test-fixtures/sshd/sshd.js';
+import { treeSnapshot } from '../../../test-fixtures/tree/tree-snapshot.js';
+import { makeSmallTree as makeSource } from '../../../test-fixtures/tree/small-tree.js';
 
 const repo = fileURLToPath(new URL('../../..', import.meta.url));
 const CLI = path.join(repo, 'node_modules', '.bin', 'duplicity-ts');
@@ -39,33 +41,6 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): { status: num
   return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
 }
 
-/** Every file's bytes and mode under dir, by relative path. */
-async function tree(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (rel: string) => {
-    for (const e of await fsp.readdir(path.join(dir, rel), { withFileTypes: true })) {
-      const r = path.join(rel, e.name);
-      const st = await fsp.lstat(path.join(dir, r));
-      if (e.isDirectory()) { out[r] = `dir ${(st.mode & 0o7777).toString(8)}`; await walk(r); }
-      else if (e.isSymbolicLink()) out[r] = `link ${await fsp.readlink(path.join(dir, r))}`;
-      else out[r] = `file ${(st.mode & 0o7777).toString(8)} ${(await fsp.readFile(path.join(dir, r))).toString('base64')}`;
-    }
-  };
-  await walk('');
-  return out;
-}
-
-async function makeSource(dir: string): Promise<void> {
-  await fsp.mkdir(path.join(dir, 'etc', 'deep'), { recursive: true });
-  await fsp.writeFile(path.join(dir, 'etc', 'hosts'), '127.0.0.1 localhost\n');
-  await fsp.writeFile(path.join(dir, 'etc', 'deep', 'big.bin'), randomBytes(1_500_000));
-  await fsp.symlink('hosts', path.join(dir, 'etc', 'hosts.link'));
-  await fsp.chmod(path.join(dir, 'etc', 'hosts'), 0o640);
-  // An old mtime: changes are seen only through the integer mtime, and the edits after the full
-  // backup may fall in the same second as these writes.
-  for (const f of ['etc/hosts', 'etc/deep/big.bin']) await fsp.utimes(path.join(dir, f), 1600000000, 1600000000);
-}
-
 describe.each([
   { scheme: 'sftp' as const, crypto: ['--no-encryption'], passphrase: undefined },
   { scheme: 'scp' as const, crypto: [], passphrase: 'correct horse battery staple' },
@@ -95,14 +70,14 @@ describe.each([
     const out = path.join(work, `${scheme}-out`);
     r = run(CLI, ['restore', ...crypto, url, out], env);
     expect(r.status, r.out).toBe(0);
-    expect(await tree(out)).toEqual(await tree(src));
+    expect(await treeSnapshot(out)).toEqual(await treeSnapshot(src));
 
     // Real duplicity 0.8.22 reads what duplicity-ts wrote over SSH.
     const dupOut = path.join(work, `${scheme}-dup-out`);
     const dupEnv = { ...env, XDG_CACHE_HOME: path.join(work, `${scheme}-dup-cache`) };
     r = run('duplicity', ['restore', ...crypto, serverDirUrl(remoteRel), dupOut], dupEnv);
     expect(r.status, r.out).toBe(0);
-    expect(await tree(dupOut)).toEqual(await tree(src));
+    expect(await treeSnapshot(dupOut)).toEqual(await treeSnapshot(src));
   });
 });
 
@@ -116,7 +91,7 @@ it('restores over scp:// what real duplicity 0.8.22 backed up', async () => {
   const out = path.join(work, 'dup2-out');
   r = run(CLI, ['restore', '--no-encryption', s.url('scp', remoteAbs), out], { ...env, XDG_CACHE_HOME: path.join(work, 'dup2-ts-cache') });
   expect(r.status, r.out).toBe(0);
-  expect(await tree(out)).toEqual(await tree(src));
+  expect(await treeSnapshot(out)).toEqual(await treeSnapshot(src));
 });
 
 it('fails a backup with exit code 23 and one line when the host key is unknown', async () => {

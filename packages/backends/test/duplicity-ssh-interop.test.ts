@@ -11,6 +11,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSshd, type SshdServer } from '../../../test-fixtures/sshd/sshd.js';
+import { treeSnapshot } from '../../../test-fixtures/tree/tree-snapshot.js';
+import { makeSmallTree as makeSource } from '../../../test-fixtures/tree/small-tree.js';
 
 const repo = fileURLToPath(new URL('../../..', import.meta.url));
 const CLI = path.join(repo, 'node_modules', '.bin', 'duplicity-ts');
@@ -49,32 +51,6 @@ function run(tool: Tool, args: string[], opts: { passphrase?: string; cache: str
   return { status: r.status, out: `${tool} ${args.join(' ')}\n${r.stdout}\n${r.stderr}\n${r.error?.message ?? ''}` };
 }
 
-/** Every entry's type, mode and bytes (files) or target (links) under dir, by relative path. */
-async function tree(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (rel: string) => {
-    for (const e of await fsp.readdir(path.join(dir, rel), { withFileTypes: true })) {
-      const r = path.join(rel, e.name);
-      const st = await fsp.lstat(path.join(dir, r));
-      if (e.isDirectory()) { out[r] = `dir ${(st.mode & 0o7777).toString(8)}`; await walk(r); }
-      else if (e.isSymbolicLink()) out[r] = `link ${await fsp.readlink(path.join(dir, r))}`;
-      else out[r] = `file ${(st.mode & 0o7777).toString(8)} ${(await fsp.readFile(path.join(dir, r))).toString('base64')}`;
-    }
-  };
-  await walk('');
-  return out;
-}
-
-/** A small tree with one file larger than a 1 MB volume (so sets have several volumes). */
-async function makeSource(dir: string): Promise<void> {
-  await fsp.mkdir(path.join(dir, 'etc', 'deep'), { recursive: true });
-  await fsp.writeFile(path.join(dir, 'etc', 'hosts'), '127.0.0.1 localhost\n');
-  await fsp.writeFile(path.join(dir, 'etc', 'deep', 'big.bin'), randomBytes(1_500_000));
-  await fsp.symlink('hosts', path.join(dir, 'etc', 'hosts.link'));
-  await fsp.chmod(path.join(dir, 'etc', 'hosts'), 0o640);
-  await stamp(dir, 1600000000, 'etc/hosts', 'etc/deep/big.bin');
-}
-
 /**
  * Both tools notice a change only through the integer mtime (FORMAT.md §10): give each state of a
  * file its own second, or an edit made within the second of the last write goes unseen.
@@ -102,22 +78,22 @@ async function roundTrip(writer: Tool, reader: Tool, url: string, name: string, 
   const crypto = passphrase ? [] : ['--no-encryption'];
   const src = path.join(work, `${name}-src`);
   await makeSource(src);
-  const atFull = await tree(src);
+  const atFull = await treeSnapshot(src);
   let r = run(writer, ['full', ...crypto, '--volsize', '1', '--current-time', String(T1), src, url], { passphrase, cache: `${name}-w` });
   expect(r.status, r.out).toBe(0);
   await changeSource(src);
-  const atInc = await tree(src);
+  const atInc = await treeSnapshot(src);
   r = run(writer, ['incremental', ...crypto, '--volsize', '1', '--current-time', String(T2), src, url], { passphrase, cache: `${name}-w` });
   expect(r.status, r.out).toBe(0);
 
   const outFull = path.join(work, `${name}-out-full`);
   r = run(reader, ['restore', ...crypto, '--time', String(T1), url, outFull], { passphrase, cache: `${name}-r` });
   expect(r.status, r.out).toBe(0);
-  expect(await tree(outFull)).toEqual(atFull);
+  expect(await treeSnapshot(outFull)).toEqual(atFull);
   const outInc = path.join(work, `${name}-out-inc`);
   r = run(reader, ['restore', ...crypto, url, outInc], { passphrase, cache: `${name}-r` });
   expect(r.status, r.out).toBe(0);
-  expect(await tree(outInc)).toEqual(atInc);
+  expect(await treeSnapshot(outInc)).toEqual(atInc);
 }
 
 /** The archive's file names in the server directory (login-dir relative). */
@@ -165,7 +141,7 @@ it("the seed's scp://user@host/relative/path lands in the same login-relative di
 
     // Real duplicity continues the chain duplicity-ts started, in the same directory.
     await changeSource(src);
-    const atInc = await tree(src);
+    const atInc = await treeSnapshot(src);
     r = run('duplicity', ['incremental', '--volsize', '1', '--current-time', String(T2), src, url], { passphrase: PASSPHRASE, cache: 'seed-dup' });
     expect(r.status, r.out).toBe(0);
     const afterInc = await serverNames('seed/backup');
@@ -175,7 +151,7 @@ it("the seed's scp://user@host/relative/path lands in the same login-relative di
       const out = path.join(work, `seed-out-${tool}`);
       r = run(tool, ['restore', url, out], { passphrase: PASSPHRASE, cache: `seed-${tool}-restore` });
       expect(r.status, r.out).toBe(0);
-      expect(await tree(out)).toEqual(atInc);
+      expect(await treeSnapshot(out)).toEqual(atInc);
     }
   } finally {
     await fsp.rm(sshConfig, { force: true });
@@ -193,7 +169,7 @@ it('sftp://user@host//absolute/path (double slash) is the same absolute director
   expect(r.status, r.out).toBe(0);
   expect((await fsp.readdir(abs)).some((n) => n.startsWith('duplicity-full.'))).toBe(true);
   await fsp.writeFile(path.join(src, 'd', 'b.txt'), 'second\n');
-  const atInc = await tree(src);
+  const atInc = await treeSnapshot(src);
   // duplicity-ts continues the chain real duplicity started there, then real duplicity restores it.
   r = run('duplicity-ts', ['incremental', '--no-encryption', '--current-time', String(T2), src, url], { cache: 'abs-ts' });
   expect(r.status, r.out).toBe(0);
@@ -201,5 +177,5 @@ it('sftp://user@host//absolute/path (double slash) is the same absolute director
   const out = path.join(work, 'abs-out');
   r = run('duplicity', ['restore', '--no-encryption', url, out], { cache: 'abs-dup-restore' });
   expect(r.status, r.out).toBe(0);
-  expect(await tree(out)).toEqual(atInc);
+  expect(await treeSnapshot(out)).toEqual(atInc);
 });

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSshd, type SshdServer } from '../../../test-fixtures/sshd/sshd.js';
+import { treeSnapshot } from '../../../test-fixtures/tree/tree-snapshot.js';
 
 const repo = fileURLToPath(new URL('../../..', import.meta.url));
 const BIN_DIR = path.join(repo, 'node_modules', '.bin');
@@ -56,24 +57,6 @@ function runScript(name: string, body: string, env: Record<string, string>) {
     });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   });
-}
-
-async function snapshot(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (rel: string) => {
-    for (const e of (await fsp.readdir(path.join(dir, rel), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const r = path.join(rel, e.name);
-      const st = await fsp.lstat(path.join(dir, r));
-      const mode = (st.mode & 0o7777).toString(8);
-      if (e.isDirectory()) {
-        out[r] = `dir ${mode} ${Math.floor(st.mtimeMs / 1000)}`;
-        await walk(r);
-      } else if (e.isSymbolicLink()) out[r] = `link -> ${await fsp.readlink(path.join(dir, r))}`;
-      else out[r] = `file ${mode} ${Math.floor(st.mtimeMs / 1000)} ${(await fsp.readFile(path.join(dir, r))).toString('base64')}`;
-    }
-  };
-  await walk('');
-  return out;
 }
 
 beforeAll(async () => {
@@ -186,9 +169,9 @@ describe("the seed's scripts with duplicity-ts", () => {
     );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const expected = await snapshot(src);
+    const expected = await treeSnapshot(src, { mtimes: true });
     for (const k of Object.keys(expected)) if (/^(proc|mnt|tmp)(\/|$)/.test(k)) delete expected[k];
-    const got = await snapshot(target);
+    const got = await treeSnapshot(target, { mtimes: true });
     expect(got).toEqual(expected);
     expect(got['proc']).toBeUndefined(); // why the seed's restore script recreates proc, mnt and tmp
   }, 180_000);
