@@ -94,8 +94,11 @@ describe('backup command', () => {
     const dir = fresh();
     const a = ['--no-encryption', '--archive-dir', 'cache', '--name', 'n'];
     expect(cli(dir, ['full', ...a, '--current-time', '1700000000', 'src', 'file://t']).status).toBe(0);
-    const cached = path.join(dir, 'cache/n/duplicity-full.20231114T221320Z.manifest');
-    writeFileSync(cached, readFileSync(cached, 'latin1').replace(/^Hostname .*$/m, 'Hostname some-other-host'), 'latin1');
+    // The chain was made on another host: both copies of its manifest say so (one alone is exit 5).
+    for (const copy of ['cache/n', 't']) {
+      const m = path.join(dir, copy, 'duplicity-full.20231114T221320Z.manifest');
+      writeFileSync(m, readFileSync(m, 'latin1').replace(/^Hostname .*$/m, 'Hostname some-other-host'), 'latin1');
+    }
     expect(cli(dir, ['inc', ...a, '--current-time', '1700000100', 'src', 'file://t']).status).toBe(3);
     expect(cli(dir, ['inc', ...a, '--allow-source-mismatch', '--current-time', '1700000100', 'src', 'file://t']).status).toBe(0);
     const old = cli(dir, [...a, '--full-if-older-than', '1D', '--current-time', String(1700000000 + 2 * 86400), 'src', 'file://t']);

@@ -18,6 +18,7 @@ import type { BackupStatistics } from '../stats.js';
 import { combineCachedSignatures } from './base-signatures.js';
 import { writeBackupSet, type BackupLog } from './set-writer.js';
 import { walkSource } from './source-walk.js';
+import { checkLastManifest } from './manifest-check.js';
 import { deletePartialSet, partialLastSet } from '../retention/cleanup.js';
 
 export interface BackupRequest {
@@ -139,6 +140,7 @@ export async function runBackup(r: BackupRequest): Promise<BackupResult> {
   let base;
   if (type === 'inc') {
     const last = chain!.sets[chain!.sets.length - 1];
+    await checkLastManifest(readCtx, last, r.log);
     if (!r.allowSourceMismatch) await checkSource(r, last.remoteManifest?.name, hostname, localdir);
     baseTime = chain!.endTime;
     if (time <= baseTime) {
