@@ -55,6 +55,7 @@ export interface DuplicityOptions {
   rename: [string, string][];
   restoreTime?: string;
   shortFilenames?: boolean;
+  showChangesInSet?: number;
   signKey?: string;
   sshOptions?: string;
   tempdir?: string;
@@ -116,6 +117,7 @@ export function buildProgram(selection: SelectionRule[], version: string): Comma
     .option('--encrypt-sign-key <keyid>', 'same as --encrypt-key K --sign-key K')
     .option('--hidden-encrypt-key <keyid>', 'encrypt to a hidden recipient (repeatable)', repeat, [])
     .option('--file-changed <path>', 'collection-status: show the history of one file')
+    .option('--show-changes-in-set <n>', 'collection-status: the files changed in set n of the current chain (0 = newest)', int('--show-changes-in-set'))
     .option('--file-prefix <p>', 'prefix for every file name')
     .option('--file-prefix-archive <p>', 'prefix for volume names')
     .option('--file-prefix-manifest <p>', 'prefix for manifest names')

@@ -15,13 +15,13 @@
 export { BackupSet, type NamedFile, type SetType } from './collection/backup-set.js';
 export { BackupChain, SignatureChain, chainAt } from './collection/chains.js';
 export { type Collection, scanCollection, backupChainAt, signatureChainAt } from './collection/collection.js';
-export { syncArchiveDir, listArchiveDir, metadataKey, type MetadataSyncMode } from './cache/archive-dir.js';
+export { syncArchiveDir, listArchiveDir, metadataKey, readCachedManifest, type MetadataSyncMode } from './cache/archive-dir.js';
 export { type ReadContext, type ReadLog, type FetchedFile, fetchFile } from './restore/remote-file.js';
 export { restore, loadManifest, restorePrefix, type RestoreOptions, type RestoreResult } from './restore/restore.js';
 export { SetReader, type SetEntry } from './restore/set-reader.js';
 export { TargetWriter, type TargetWriterOptions } from './restore/target-writer.js';
 export { combineSignatures, currentEntries, listCurrentFiles, type CurrentEntry } from './listing/current-files.js';
-export { collectionStatusReport, collectionWarnings, fileChangedReport, lastFullBackupLine, matchedChain } from './listing/collection-status.js';
+export { collectionStatusReport, collectionWarnings, fileChangedReport, lastFullBackupLine, matchedChain, setChangesReport } from './listing/collection-status.js';
 export { asctime } from './listing/time-format.js';
 
 // Write side (backup/, selection/, stats): selection rules, the index-order source walk, change

@@ -195,6 +195,40 @@ describe('multi-chain archives made by real duplicity', () => {
     }
   });
 
+  it('collection-status --file-changed and --show-changes-in-set read the cached manifests as duplicity does', () => {
+    const url = `file://${copyArchive('long-chain')}`;
+    // Each tool fills its own cache (list-current-files syncs it); collection-status itself never downloads.
+    const envDup = { XDG_CACHE_HOME: path.join(work, 'xdg-hist-dup') };
+    const envTs = { XDG_CACHE_HOME: path.join(work, 'xdg-hist-ts') };
+    const synced = both(['list-current-files', '--no-encryption', url], envDup, envTs);
+    expect(synced.map((r) => r.status)).toEqual([0, 0]);
+    const manifests = readdirSync(new URL(url).pathname).filter((n) => n.endsWith('.manifest'));
+    const changed = new Set<string>();
+    for (const m of manifests) {
+      const text = readFileSync(path.join(new URL(url).pathname, m), 'latin1');
+      for (const line of text.split('\n')) {
+        const e = line.match(/^\s+(new|changed|deleted)\s+(.*?)\s*$/);
+        if (e) changed.add(e[2]);
+      }
+    }
+    expect(changed.size).toBeGreaterThan(3);
+    for (const file of [...changed, 'no/such/file']) {
+      const [d, t] = both(['collection-status', '--no-encryption', '--file-changed', file, url], envDup, envTs);
+      expect(t.stdout, file).toBe(d.stdout);
+      expect(t.status).toBe(d.status);
+    }
+    for (let n = 0; n < manifests.length; n++) {
+      const [d, t] = both(['collection-status', '--no-encryption', '--show-changes-in-set', String(n), url], envDup, envTs);
+      expect(t.stdout, `set ${n}`).toBe(d.stdout);
+      expect(t.status).toBe(0);
+    }
+    // Past the first set duplicity dies with a traceback (exit 30); duplicity-ts says so in one line.
+    const past = both(['collection-status', '--no-encryption', '--show-changes-in-set', String(manifests.length), url], envDup, envTs);
+    expect(past.map((r) => r.status)).toEqual([30, 30]);
+    expect(past[1].stderr.trim().split('\n')).toHaveLength(1);
+    expect(past[1].stderr).toContain(`the current chain has ${manifests.length} backup sets`);
+  });
+
   it('collection-status of an empty target', () => {
     const dir = path.join(work, 'empty-target');
     mkdirSync(dir);

@@ -2,7 +2,7 @@
  * The local archive dir (FORMAT.md §11.7): plain manifests and `.sigtar.gz` signatures, kept in step
  * with the backend, which is authoritative. duplicity and duplicity-ts can share one.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -10,7 +10,8 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Collection } from '../collection/collection.js';
 import { chainAt } from '../collection/chains.js';
-import type { NamedFile } from '../collection/backup-set.js';
+import { Manifest } from '@duplicity-ts/archive';
+import type { BackupSet, NamedFile } from '../collection/backup-set.js';
 import { decryptToTemp, download, quietLog, tempPath, type ReadContext } from '../restore/remote-file.js';
 
 const ONE_SUFFIX = /\.(gpg|gz|g|z|part)$/;
@@ -18,6 +19,20 @@ const ONE_SUFFIX = /\.(gpg|gz|g|z|part)$/;
 /** A metadata file's key: its name minus one final suffix among .gpg .gz .g .z .part. */
 export function metadataKey(name: string): string {
   return name.replace(ONE_SUFFIX, '');
+}
+
+/** A set's plain manifest from the archive dir (the final copy, else a `.part`), or undefined when none is readable. */
+export function readCachedManifest(archiveDir: string, set: BackupSet): Manifest | undefined {
+  const names = [set.remoteManifest && metadataKey(set.remoteManifest.name), set.localPartialManifest?.name];
+  for (const name of names) {
+    if (!name) continue;
+    try {
+      return Manifest.parse(readFileSync(path.join(archiveDir, name)));
+    } catch {
+      // Missing or unreadable: try the next copy.
+    }
+  }
+  return undefined;
 }
 
 export async function listArchiveDir(dir: string): Promise<string[]> {

@@ -2,6 +2,7 @@
  * collection-status (FORMAT.md §13.3): the warnings and report duplicity prints for a collection,
  * line for line, and the "Last full backup date" line every action prints first.
  */
+import type { Manifest } from '@duplicity-ts/archive';
 import type { BackupSet } from '../collection/backup-set.js';
 import type { BackupChain, SignatureChain } from '../collection/chains.js';
 import type { Collection } from '../collection/collection.js';
@@ -95,8 +96,53 @@ export function collectionStatusReport(c: Collection, archiveDir: string): strin
  * of the fixtures (e.g. long-chain's `chain.bin`, changed in every set), in any spelling, it
  * prints "Total number of backup: 0" (observed), so this prints the same block.
  */
-export function fileChangedReport(c: Collection, filePath: string): string[] {
-  if (!matchedChain(c)) return [];
+/** A set's manifest as the archive dir holds it, or undefined: collection-status never downloads one. */
+export type CachedManifestOf = (set: BackupSet) => Manifest | undefined;
+
+/**
+ * --file-changed PATH: every set of the matched chain whose cached manifest lists PATH in its
+ * Filelist, oldest first, with the kind of change. duplicity prints the kind as a Python bytes
+ * repr (b'New'); kept, since scripts parse this output.
+ */
+export function fileChangedReport(c: Collection, filePath: string, manifestOf: CachedManifestOf): string[] {
+  const m = matchedChain(c);
+  if (!m) return [];
   const row = (a: string, b: string, d: string) => `${a.padStart(20)}   ${b.padStart(30)}  ${d}`;
-  return [RULE, `File: ${filePath}`, 'Total number of backup: 0', row('Type of backup set:', 'Time:', 'Type of file change:'), RULE];
+  const wanted = Buffer.from(filePath);
+  const rows: string[] = [];
+  for (const set of m.chain.sets) {
+    const entry = manifestOf(set)?.filelist?.find((e) => e.path.equals(wanted));
+    if (!entry) continue;
+    const kind = `b'${entry.type[0].toUpperCase()}${entry.type.slice(1)}'`;
+    rows.push(`${(set.type === 'full' ? 'Full' : 'Incremental').padStart(20)}   ${asctime(set.endTime).padStart(30)}  ${kind.padStart(20)}`);
+  }
+  return [RULE, `File: ${filePath}`, `Total number of backup: ${rows.length}`, row('Type of backup set:', 'Time:', 'Type of file change:'), ...rows, RULE];
+}
+
+/**
+ * --show-changes-in-set N: the Filelist of the matched chain's set N, counted from the newest (0).
+ * duplicity dies with a traceback (exit 30) when N is past the chain's first set; here that is one line.
+ */
+export function setChangesReport(c: Collection, index: number, manifestOf: CachedManifestOf): string[] {
+  const m = matchedChain(c);
+  if (!m) return [];
+  const sets = [...m.chain.sets].reverse();
+  const set = sets[index];
+  if (!set) {
+    throw Object.assign(new Error(`--show-changes-in-set ${index}: the current chain has ${sets.length} backup set${sets.length === 1 ? '' : 's'} (0 is the newest)`), {
+      exitCode: 30,
+    });
+  }
+  const files = (manifestOf(set)?.filelist ?? []).map((f) => ({ path: f.path.toString('utf8'), type: f.type }));
+  // A two-column table: paths left-aligned to the longest (at least the header's "File:"), kinds right-aligned.
+  const width = Math.max(5, ...files.map((f) => f.path.length));
+  const row = (a: string, b: string) => `${a.padEnd(width)}${b.padStart(22)}`;
+  return [
+    RULE,
+    ` Backup set time: ${asctime(set.endTime)}`,
+    `Total number of changes: ${files.length}`,
+    row('File:', 'Type of file change:'),
+    ...files.map((f) => row(f.path, f.type)),
+    RULE,
+  ];
 }
