@@ -38,6 +38,7 @@ export interface DuplicityOptions {
   keyFile: string[];
   logFd?: number;
   logFile?: string;
+  logTimestamp?: boolean;
   maxBlocksize?: number;
   metadataSyncMode?: string;
   name?: string;
@@ -132,6 +133,7 @@ export function buildProgram(selection: SelectionRule[], version: string): Comma
     .option('--key-file <file>', 'armored OpenPGP key file to use besides the GnuPG home (duplicity-ts extension, repeatable)', repeat, [])
     .option('--log-fd <fd>', 'machine-readable log to this fd', int('--log-fd'))
     .option('--log-file <file>', 'machine-readable log to this file')
+    .option('--log-timestamp', 'start each log message with the local time and its level')
     .option('--max-blocksize <n>', 'signature block size cap', int('--max-blocksize'))
     .option('--metadata-sync-mode <mode>', 'full or partial')
     .option('--name <name>', 'backup name (archive dir subfolder)')

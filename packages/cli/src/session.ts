@@ -56,6 +56,12 @@ export interface Log {
   debug(msg: string): void;
 }
 
+/** --log-timestamp's prefix time, as Python's logging writes it: local `2026-11-30 12:48:32,766`. */
+function logTime(d: Date): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())},${p(d.getMilliseconds(), 3)}`;
+}
+
 export function createLog(ctx: Pick<ActionContext, 'options' | 'stdout' | 'stderr'>): Log {
   const level = parseVerbosity(ctx.options.verbosity);
   const { logFile, logFd } = ctx.options;
@@ -66,9 +72,10 @@ export function createLog(ctx: Pick<ActionContext, 'options' | 'stdout' | 'stder
     if (logFile !== undefined) appendFileSync(logFile, text);
     if (logFd !== undefined) writeSync(logFd, text);
   };
+  const stamp = ctx.options.logTimestamp ? (name: LogLevelName) => `${logTime(new Date())} ${name.toUpperCase()} ` : () => '';
   const at = (name: LogLevelName, stream: NodeJS.WritableStream) => (msg: string) => {
     if (level < LogLevel[name]) return;
-    stream.write(`${msg}\n`);
+    stream.write(`${stamp(name)}${msg}\n`);
     machine(name, msg);
   };
   return {

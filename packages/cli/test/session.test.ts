@@ -3,7 +3,7 @@
  * and environment (§9.5, §14.2), and duplicity's verbosity levels.
  */
 import { describe, expect, it } from 'vitest';
-import { buildCryptoSettings, parseVerbosity, resolveArchiveDir } from '../src/session.js';
+import { buildCryptoSettings, createLog, parseVerbosity, resolveArchiveDir } from '../src/session.js';
 import type { DuplicityOptions } from '../src/options.js';
 
 const opts = (o: Partial<DuplicityOptions> = {}): DuplicityOptions =>
@@ -57,5 +57,31 @@ describe('verbosity', () => {
   it('accepts 0-9 and level names or their first letters', () => {
     expect([parseVerbosity(undefined), parseVerbosity('9'), parseVerbosity('e'), parseVerbosity('warning'), parseVerbosity('i')]).toEqual([3, 9, 0, 2, 5]);
     expect(() => parseVerbosity('loud')).toThrow(expect.objectContaining({ exitCode: 2 }));
+  });
+});
+
+describe('log', () => {
+  const capture = (o: Partial<DuplicityOptions>) => {
+    const out: string[] = [];
+    const stream = { write: (s: string) => out.push(s) } as unknown as NodeJS.WritableStream;
+    return { log: createLog({ options: opts(o), stdout: stream, stderr: stream }), out };
+  };
+
+  it('--log-timestamp starts each message (not each line) with local time and level, as duplicity', () => {
+    const { log, out } = capture({ logTimestamp: true, verbosity: 'info' });
+    log.notice('Last full backup date: none');
+    log.warn('two\nlines');
+    log.info('detail');
+    expect(out[0]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} NOTICE Last full backup date: none\n$/);
+    expect(out[1]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING two\nlines\n$/);
+    expect(out[2]).toMatch(/ INFO detail\n$/);
+    const stamp = new Date(out[0].slice(0, 19).replace(' ', 'T'));
+    expect(Math.abs(stamp.getTime() - Date.now())).toBeLessThan(60_000);
+  });
+
+  it('prints bare messages without it', () => {
+    const { log, out } = capture({});
+    log.notice('plain');
+    expect(out).toEqual(['plain\n']);
   });
 });
