@@ -39,6 +39,7 @@ export interface DuplicityOptions {
   logFd?: number;
   logFile?: string;
   logTimestamp?: boolean;
+  progressRate?: number;
   maxBlocksize?: number;
   metadataSyncMode?: string;
   name?: string;
@@ -148,6 +149,7 @@ export function buildProgram(selection: SelectionRule[], version: string): Comma
     .option('--do-not-restore-ownership', 'do not chown restored files')
     .option('--old-filenames', 'write the old W3C time form in file names')
     .option('--progress', 'print progress')
+    .option('--progress-rate <seconds>', 'with --progress: seconds between progress lines (default 3)', int('--progress-rate'))
     .option('-t, --time <time>', 'the backup time to restore, list or verify')
     .option('--restore-time <time>', 'same as --time')
     .option('--server-hashes', 'check: hash volumes on the server (sha1sum over SSH) instead of downloading them')

@@ -153,9 +153,12 @@ describe('backup command', () => {
 
   it('--progress without a terminal prints plain progress lines', () => {
     const dir = fresh();
-    const r = cli(dir, ['full', '--no-encryption', '--progress', 'src', 'file://t']);
+    const r = cli(dir, ['full', '--no-encryption', '--progress', '--progress-rate', '1', 'src', 'file://t']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/100% ETA 0sec/);
     expect(r.stdout).not.toContain('\r');
+    const bad = cli(dir, ['full', '--no-encryption', '--progress', '--progress-rate', 'often', 'src', 'file://t2']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
   });
 });

@@ -26,7 +26,7 @@ export async function run(ctx: ActionContext): Promise<number> {
     if (crypto.encrypt && crypto.signKey !== undefined && !crypto.symmetric && ctx.env.SIGN_PASSPHRASE === undefined && ctx.env.PASSPHRASE === undefined) {
       throw userError(`SIGN_PASSPHRASE (or PASSPHRASE) is not set; signing with key ${crypto.signKey} needs it`, 30);
     }
-    const progress = o.progress ? startProgress(ctx) : undefined;
+    const progress = o.progress ? startProgress(ctx, o.progressRate) : undefined;
     const req: BackupRequest = {
       mode: ctx.action === 'full' ? 'full' : ctx.action === 'incremental' ? 'incremental' : 'auto',
       source,
@@ -71,9 +71,10 @@ export async function run(ctx: ActionContext): Promise<number> {
 
 /**
  * --progress: duplicity first sizes the work, then reports bytes done, speed and ETA. On a
- * terminal the line is redrawn in place with a bar; otherwise a plain line every few seconds.
+ * terminal the line is redrawn in place with a bar; otherwise a plain line every --progress-rate
+ * seconds (duplicity's default: 3).
  */
-function startProgress(ctx: ActionContext) {
+function startProgress(ctx: ActionContext, rateSeconds = 3) {
   let total = 0;
   const out = ctx.stdout as NodeJS.WriteStream;
   const tty = !!out.isTTY;
@@ -100,7 +101,7 @@ function startProgress(ctx: ActionContext) {
   return {
     total: (bytes: number) => {
       total = bytes;
-      timer = setInterval(() => draw(false), tty ? 250 : 5000);
+      timer = setInterval(() => draw(false), tty ? 250 : Math.max(1, rateSeconds) * 1000);
       timer.unref();
     },
     update: (bytes: number) => {
