@@ -12,6 +12,8 @@
  *                   its peak RSS (e.g. 2048 for the 2 GiB memory check)
  *   BENCH_KEEP=1    keep the work dir
  *   BENCH_FLOORS=0  skip the machine floors
+ *   BENCH_RUNS=n    n chains per tool and mode (default 1): each op is timed n times, interleaved
+ *                   between the tools, and the ratios use each op's fastest run
  * Every command runs under /usr/bin/time to read its peak RSS.
  *
  * Machine floors, measured on the same corpus in the same run, say what any tool must at least
@@ -36,6 +38,7 @@ const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const tools = (process.env.BENCH_TOOLS ?? 'duplicity-ts,duplicity,restic,borg').split(',').filter((t) => t === 'duplicity-ts' || has(t));
 const work = mkdtempSync(path.join(process.env.BENCH_DIR ?? tmpdir(), 'dts-bench-'));
 const PASS = 'bench passphrase';
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 1));
 
 // A small deterministic PRNG, so the corpus (and its 1% change) is the same on every run.
 function prng(seed) {
@@ -172,11 +175,12 @@ function dupArgs(tool, mode) {
   return mode === 'plain' ? ['--no-encryption'] : [];
 }
 
-function runTool(tool, mode, src, srcMB, state) {
-  const env = { HOME: path.join(work, `home-${tool}-${mode}`), PASSPHRASE: PASS, TZ: 'UTC' };
+function runTool(tool, mode, src, srcMB, state, run = 0) {
+  const tag = run ? `${tool}-${mode}-${run}` : `${tool}-${mode}`;
+  const env = { HOME: path.join(work, `home-${tag}`), PASSPHRASE: PASS, TZ: 'UTC' };
   mkdirSync(env.HOME, { recursive: true });
-  const target = path.join(work, `target-${tool}-${mode}`);
-  const out = path.join(work, `restore-${tool}-${mode}`);
+  const target = path.join(work, `target-${tag}`);
+  const out = path.join(work, `restore-${tag}`);
   if (tool === 'duplicity-ts' || tool === 'duplicity') {
     const bin = tool === 'duplicity' ? 'duplicity' : OURS;
     const a = [...dupArgs(tool, mode), '--archive-dir', path.join(env.HOME, 'cache')];
@@ -227,18 +231,27 @@ function measureFloors(src) {
   rmSync(copy, { recursive: true, force: true });
 }
 
+/** The fastest of an op's runs. */
+function best(tool, mode, op) {
+  return results.filter((r) => r.tool === tool && r.mode === mode && r.op === op).sort((a, b) => a.secs - b.secs)[0];
+}
+
 function summary() {
-  console.log('\nratios (duplicity seconds / duplicity-ts seconds; higher is better for duplicity-ts):');
-  for (const mode of modes) {
-    for (const op of ['full', 'incremental', 'restore']) {
-      const ours = results.find((r) => r.tool === 'duplicity-ts' && r.mode === mode && r.op === op);
-      const theirs = results.find((r) => r.tool === 'duplicity' && r.mode === mode && r.op === op);
-      if (ours && theirs) console.log(`  ${mode.padEnd(10)} ${op.padEnd(12)} ${(theirs.secs / ours.secs).toFixed(2)}x wall, ${(theirs.cpu / ours.cpu).toFixed(2)}x CPU`);
+  const of = RUNS > 1 ? `, fastest of ${RUNS} runs each` : '';
+  for (const peer of tools.filter((t) => t !== 'duplicity-ts')) {
+    console.log(`\nratios (${peer} seconds / duplicity-ts seconds${of}; higher is better for duplicity-ts):`);
+    for (const mode of modes) {
+      for (const op of ['full', 'incremental', 'restore']) {
+        const ours = best('duplicity-ts', mode, op);
+        const theirs = best(peer, mode, op);
+        if (ours && theirs) console.log(`  ${mode.padEnd(10)} ${op.padEnd(12)} ${(theirs.secs / ours.secs).toFixed(2)}x wall, ${(theirs.cpu / ours.cpu).toFixed(2)}x CPU`);
+      }
     }
   }
   const floorOf = { full: floors['gzip -6, all cores (tar | pigz)'] ?? floors['read (tar | wc)'], restore: floors['write (cp -a)'] };
   const lines = [];
-  for (const r of results) {
+  const fastest = [...new Set(results.map((r) => `${r.tool}\0${r.mode}\0${r.op}`))].map((k) => best(...k.split('\0')));
+  for (const r of fastest) {
     const f = r.mode === 'plain' ? floorOf[r.op] : undefined;
     if (r.tool === 'duplicity-ts' && f) lines.push(`  ${r.mode.padEnd(10)} ${r.op.padEnd(12)} ${(r.secs / f.secs).toFixed(2)}x the floor's time`);
   }
@@ -269,17 +282,20 @@ try {
     const smallCount = makeCorpus(src);
     console.log(`corpus: ${sizeMB} MiB, ${smallCount} small files (made in ${(Number(process.hrtime.bigint() - t) / 1e9).toFixed(1)} s)`);
     if (process.env.BENCH_FLOORS !== '0') measureFloors(src);
-    for (const mode of modes) for (const tool of tools) runTool(tool, mode, src, sizeMB, 'full');
+    const runs = RUNS > 1 ? Array.from({ length: RUNS }, (_, i) => i + 1) : [0];
+    for (const run of runs) for (const mode of modes) for (const tool of tools) runTool(tool, mode, src, sizeMB, 'full', run);
     mutateCorpus(src, smallCount);
     const want = treeDigest(src);
-    for (const mode of modes) for (const tool of tools) runTool(tool, mode, src, sizeMB, 'inc');
-    for (const mode of modes) {
-      for (const tool of tools) {
-        const out = runTool(tool, mode, src, sizeMB, 'restore');
-        if (out) {
-          const got = treeDigest(out);
-          if (got !== want) console.log(`  !! ${tool} ${mode} restore differs from the source`);
-          rmSync(out, { recursive: true, force: true });
+    for (const run of runs) for (const mode of modes) for (const tool of tools) runTool(tool, mode, src, sizeMB, 'inc', run);
+    for (const run of runs) {
+      for (const mode of modes) {
+        for (const tool of tools) {
+          const out = runTool(tool, mode, src, sizeMB, 'restore', run);
+          if (out) {
+            const got = treeDigest(out);
+            if (got !== want) console.log(`  !! ${tool} ${mode} restore differs from the source`);
+            rmSync(out, { recursive: true, force: true });
+          }
         }
       }
     }
