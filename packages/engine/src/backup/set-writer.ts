@@ -20,7 +20,7 @@ import {
   type NamePrefixes,
   type TarHeader,
 } from '@duplicity-ts/archive';
-import { DeltaBuilder, duplicitySignatureParams, Signature, SignatureBuilder } from '@duplicity-ts/rsync';
+import { DeltaBuilder, duplicitySignatureParams, Signature, SignatureBuilder, type SignatureJob, SignatureWorker } from '@duplicity-ts/rsync';
 import type { Backend } from '@duplicity-ts/backends';
 import type { EncryptOptions } from '@duplicity-ts/pgp';
 import { BackupStatistics } from '../stats.js';
@@ -162,6 +162,8 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   };
   const isDir = (src: SourceEntry) => src.type === 'directory';
   let bytesRead = 0;
+  /** Started at the first big file; closed when the set is written. */
+  let sigWorker: SignatureWorker | undefined;
 
   /** A regular file's content or delta as difftar entries, its new signature into the sigtar. */
   const writeRegular = async (
@@ -170,6 +172,7 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   ): Promise<{ read: number; payload: number } | null> => {
     let fh;
     let whole: Buffer | undefined;
+    let sigJob: SignatureJob | undefined;
     try {
       if (src.stat.size <= SMALL_FILE) whole = readSmallFile(src.fsPath, src.stat.size);
       else fh = await open(src.fsPath, 'r');
@@ -180,7 +183,11 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
     }
     try {
       const params = duplicitySignatureParams(src.stat.size, o.maxBlocksize);
-      const sigBuilder = new SignatureBuilder(params);
+      // A big file's signature is hashed on a worker thread while this thread compresses or deltas
+      // the same bytes; for small files the round trips would cost more than the hashing.
+      const background = src.stat.size >= BACKGROUND_SIGNATURE_MIN && SignatureWorker.accepts(params);
+      if (background) sigJob = (sigWorker ??= new SignatureWorker()).job(params);
+      const sigBuilder = background ? undefined : new SignatureBuilder(params);
       const sigLen = (n: number) => 12 + Math.ceil(n / params.blockLen) * (4 + params.strongLen);
       const sigName = formatEntryName('signature', src.index, { isDir: false, stream: 'sigtar' });
       const predicted = sigLen(src.stat.size);
@@ -191,8 +198,11 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
           read += buf.length;
           bytesRead += buf.length;
           o.onProgress?.(bytesRead);
-          const s = sigBuilder.update(buf);
-          if (s.length) await sigtar.payload(s);
+          if (sigJob) for (const s of await sigJob.update(buf)) await sigtar.payload(s);
+          else {
+            const s = sigBuilder!.update(buf);
+            if (s.length) await sigtar.payload(s);
+          }
           yield buf;
         }
       }
@@ -223,11 +233,11 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
           moreChunks: !single && chunk.length === CHUNK_SIZE,
         });
       }
-      const tail = sigBuilder.final();
-      if (tail.length) await sigtar.payload(tail);
+      for (const tail of sigJob ? await sigJob.final() : [sigBuilder!.final()]) if (tail.length) await sigtar.payload(tail);
       await sigtar.endPayload(sigAt, predicted, (n) => encodeTarEntry(header(src, sigName, n)));
       return { read, payload };
     } finally {
+      sigJob?.abort();
       await fh?.close();
     }
   };
@@ -301,6 +311,8 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
     if (sigtarPath === sigTemp) await rm(sigTemp, { force: true });
     if (uploader) await uploader.drain().catch(() => undefined);
     throw err;
+  } finally {
+    await sigWorker?.close();
   }
 
   await sigtar.finish();
@@ -346,6 +358,8 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
 }
 
 const SMALL_FILE = 256 * 1024;
+/** Files from this size on get their signature hashed on a worker thread. */
+const BACKGROUND_SIGNATURE_MIN = 4 << 20;
 
 /**
  * A small file's bytes in one synchronous open/read/close. From the page cache these take
