@@ -164,6 +164,9 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   let bytesRead = 0;
   /** Started at the first big file; closed when the set is written. */
   let sigWorker: SignatureWorker | undefined;
+  /** Read buffers reused from file to file (readFileAhead, readSmallFile). */
+  const spareReads: Buffer[] = [];
+  const smallRead = { buf: Buffer.allocUnsafe(SMALL_FILE + 1) };
 
   /** A regular file's content or delta as difftar entries, its new signature into the sigtar. */
   const writeRegular = async (
@@ -174,7 +177,9 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
     let whole: Buffer | undefined;
     let sigJob: SignatureJob | undefined;
     try {
-      if (src.stat.size <= SMALL_FILE) whole = readSmallFile(src.fsPath, src.stat.size);
+      // The small-file buffer is reused by the next file: everything below copies what it keeps
+      // (signature, delta, volume blocks) before this file's entries are done.
+      if (src.stat.size <= SMALL_FILE) whole = readSmallFile(src.fsPath, src.stat.size, smallRead);
       else fh = await open(src.fsPath, 'r');
     } catch (err) {
       stats.errors++;
@@ -194,7 +199,7 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
       const sigAt = await sigtar.beginPayload(encodeTarEntry(header(src, sigName, predicted)));
       let read = 0;
       async function* content(): AsyncGenerator<Buffer> {
-        for await (const buf of whole ? [whole] : readFileAhead(fh!, src.stat.size)) {
+        for await (const buf of whole ? [whole] : readFileAhead(fh!, src.stat.size, spareReads)) {
           read += buf.length;
           bytesRead += buf.length;
           o.onProgress?.(bytesRead);
@@ -365,14 +370,16 @@ const BACKGROUND_SIGNATURE_MIN = 4 << 20;
  * A small file's bytes in one synchronous open/read/close. From the page cache these take
  * microseconds; as promises each is a thread-pool round trip, which made reading thousands of small
  * files cost more than everything else done with them. O_NONBLOCK: a file swapped for a FIFO since
- * the walk must not hang the run (the fstat check then rejects it).
+ * the walk must not hang the run (the fstat check then rejects it). The bytes are read into
+ * `scratch.buf` when they fit (the result is a view of it, valid until the next call), else into a
+ * buffer of their own.
  */
-function readSmallFile(p: Buffer, expected: number): Buffer {
+function readSmallFile(p: Buffer, expected: number, scratch: { buf: Buffer }): Buffer {
   const fd = openSync(p, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   try {
     if (!fstatSync(fd).isFile()) throw new Error('not a regular file any more');
     // One byte more than expected shows growth; then read on until the end.
-    let buf = Buffer.allocUnsafe(expected + 1);
+    let buf = expected < scratch.buf.length ? scratch.buf : Buffer.allocUnsafe(expected + 1);
     let len = 0;
     for (;;) {
       if (len === buf.length) {
