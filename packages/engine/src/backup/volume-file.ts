@@ -15,13 +15,28 @@ import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import * as zlib from 'node:zlib';
-import { gzip as gzipAsync } from 'node:zlib';
-import { promisify } from 'node:util';
 import type { EncryptOptions } from '@duplicity-ts/pgp';
 import { ByteChannel } from './byte-channel.js';
 import { looksIncompressible } from './payload-chunks.js';
 
-const gzipBlock = promisify(gzipAsync);
+/** Output pieces of a deflated member: a quarter of a block holds most of a compressed one. */
+const GZIP_PIECE = 256 * 1024;
+
+/**
+ * One gzip member of `data`, compressed on the libuv pool, as the output pieces zlib produced.
+ * Not zlib.gzip(): that sizes its output buffer for the worst case and then concatenates, which is
+ * two big buffers per block where the pieces (written with one writev) need neither.
+ */
+function gzipBlock(data: Buffer, level: number): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const z = zlib.createGzip({ level, chunkSize: GZIP_PIECE });
+    const out: Buffer[] = [];
+    z.on('data', (c: Buffer) => out.push(c));
+    z.on('end', () => resolve(out));
+    z.on('error', reject);
+    z.end(data);
+  });
+}
 /** node:zlib's CRC-32 (Node >= 20.15); without it stored members go through zlib at level 0. */
 const crc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
 
@@ -186,14 +201,11 @@ export class VolumeFile {
       if (stored && crc32) {
         this.inFlight.push({ promise: Promise.resolve(storedGzipMember(block, crc32)), inputLen: len, release: whole });
       } else {
-        // One output buffer big enough for the whole member: no chunk callbacks or concatenation.
         // zlib is done with the input once the promise settles, so the block is reusable then.
-        const promise = gzipBlock(block, { level: stored ? 0 : (enc.level ?? 6), chunkSize: len + (len >> 3) + 1024 }).then(
-          (out) => {
-            this.spare.push(whole);
-            return [out];
-          },
-        );
+        const promise = gzipBlock(block, stored ? 0 : (enc.level ?? 6)).then((out) => {
+          this.spare.push(whole);
+          return out;
+        });
         this.inFlight.push({ promise, inputLen: len });
       }
       while (this.inFlight.length >= this.parallel) await this.writeOldest();
@@ -216,7 +228,7 @@ export class VolumeFile {
     while (this.inFlight.length) await this.writeOldest();
     if (this.encoding.kind === 'gzip' && this.written === 0) {
       // An empty volume is still a gzip file (duplicity's empty incremental is 20 bytes, §2.3).
-      await this.emit([await gzipBlock(Buffer.alloc(0), { level: 6 })], 0);
+      await this.emit(await gzipBlock(Buffer.alloc(0), 6), 0);
     }
     if (this.channel) {
       this.channel.close();
