@@ -286,13 +286,16 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
         if (ch.op === 'diff') {
           stats.changedFiles++;
           stats.changedFileSize += src.stat.size;
-          filelist.push({ type: 'changed', path: indexToPath(src.index) });
-          o.log.info(`M ${displayPath(src.index)}`);
+          // One path for both (a regular file's index is never the root's, which displays as '.').
+          const p = indexToPath(src.index);
+          filelist.push({ type: 'changed', path: p });
+          o.log.info(`M ${p.toString('utf8')}`);
         } else {
           stats.newFiles++;
           stats.newFileSize += src.stat.size;
-          filelist.push({ type: 'new', path: indexToPath(src.index) });
-          o.log.info(`A ${displayPath(src.index)}`);
+          const p = indexToPath(src.index);
+          filelist.push({ type: 'new', path: p });
+          o.log.info(`A ${p.toString('utf8')}`);
         }
         continue;
       }
