@@ -2,7 +2,7 @@
 
 export interface Backend {
   /** Uploads localFile as `name`, atomically: under a temporary name first, then renamed. */
-  put(name: string, localFile: string): Promise<void>;
+  put(name: string, localFile: string, opts?: PutOptions): Promise<void>;
   /** Downloads `name` to localFile (created or truncated). */
   get(name: string, localFile: string): Promise<void>;
   /** Names of the files in the target directory (no directories, no upload temporaries). */
@@ -16,6 +16,14 @@ export interface Backend {
    * (`check --server-hashes`). Names that cannot be read are left out of the map.
    */
   sha1?(names: string[]): Promise<Map<string, string>>;
+}
+
+export interface PutOptions {
+  /**
+   * The caller no longer needs localFile: a backend may move it into place instead of copying it
+   * (and then it is gone). Backends that cannot move ignore this; the caller removes what is left.
+   */
+  consume?: boolean;
 }
 
 export interface BackendOptions {

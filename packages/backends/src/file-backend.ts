@@ -1,7 +1,7 @@
 /** `file://` backend: a local (or mounted) directory, created on open. */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { type Backend, isPlainName, UPLOAD_TEMP_PREFIX, uploadTempName } from './backend.js';
+import { type Backend, isPlainName, type PutOptions, UPLOAD_TEMP_PREFIX, uploadTempName } from './backend.js';
 import { BackendError, backendFailure, ExitCode } from './errors.js';
 
 export async function openFileBackend(dir: string, display: string): Promise<Backend> {
@@ -23,8 +23,9 @@ class FileBackend implements Backend {
     return path.join(this.dir, name);
   }
 
-  async put(name: string, localFile: string): Promise<void> {
+  async put(name: string, localFile: string, opts: PutOptions = {}): Promise<void> {
     const final = this.target(name, 'upload');
+    if (opts.consume && (await this.moveInto(name, localFile, final))) return;
     const temp = path.join(this.dir, uploadTempName(name));
     try {
       await fsp.copyFile(localFile, temp);
@@ -36,6 +37,29 @@ class FileBackend implements Backend {
       await fsp.rm(temp, { force: true }).catch(() => {});
       throw backendFailure(`upload ${name} to ${this.display}`, err);
     }
+  }
+
+  /**
+   * Moves a file the caller is done with into place: copying a volume of hundreds of MB into fresh
+   * page cache costs far more than a link. link() fails with EEXIST rather than replace anything,
+   * so an existing backup file is never overwritten. Returns false when the file system cannot
+   * link it here (another file system, no hard links), and the caller copies instead.
+   */
+  private async moveInto(name: string, localFile: string, final: string): Promise<boolean> {
+    try {
+      // fsync before the link, as the copy path does before its rename: after a crash the final
+      // name holds either nothing or the whole file.
+      const fh = await fsp.open(localFile, 'r+');
+      try { await fh.sync(); } finally { await fh.close(); }
+      await fsp.link(localFile, final);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EXDEV' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK') return false;
+      throw backendFailure(`upload ${name} to ${this.display}`, err);
+    }
+    // The file is in place; a temp name that cannot be removed is the caller's to clean up.
+    await fsp.unlink(localFile).catch(() => undefined);
+    return true;
   }
 
   async get(name: string, localFile: string): Promise<void> {

@@ -7,7 +7,7 @@
  * known_hosts (known-hosts.ts), and whose transient failures are retried with reconnects (retry.ts).
  * Every failure is a BackendError (errors.ts) with duplicity's exit code and a one-line message.
  */
-export type { Backend, BackendOptions } from './backend.js';
+export type { Backend, BackendOptions, PutOptions } from './backend.js';
 export { openBackend } from './open-backend.js';
 export { BackendError, ExitCode } from './errors.js';
 export { parseBackendUrl, redactUrl, type BackendUrl, type FileUrl, type SshUrl } from './url.js';

@@ -61,6 +61,26 @@ describe('file:// backend', () => {
     expect(await fsp.readdir(path.join(tmp, 't'))).toEqual([]);
   });
 
+  it('with consume, moves the local file into place and never replaces an existing file', async () => {
+    const b = await openBackend(`file://${tmp}/t`);
+    const src = path.join(tmp, 'vol.tmp');
+    await fsp.writeFile(src, 'volume bytes');
+    await b.put('vol1', src, { consume: true });
+    expect(await fsp.readFile(path.join(tmp, 't', 'vol1'), 'utf8')).toBe('volume bytes');
+    await expect(fsp.stat(src)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await fsp.readdir(path.join(tmp, 't'))).toEqual(['vol1']);
+
+    await fsp.writeFile(src, 'other bytes');
+    const err = await b.put('vol1', src, { consume: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as Error).message).toMatch(/^failed to upload vol1 to file:\/\/.*already exists/);
+    expect(await fsp.readFile(path.join(tmp, 't', 'vol1'), 'utf8')).toBe('volume bytes');
+    // A dangling symlink planted at the name is not followed either.
+    await fsp.symlink(path.join(tmp, 'elsewhere'), path.join(tmp, 't', 'vol2'));
+    await expect(b.put('vol2', src, { consume: true })).rejects.toThrow(/already exists/);
+    await expect(fsp.stat(path.join(tmp, 'elsewhere'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('refuses names that would leave the target directory', async () => {
     const b = await openBackend(`file://${tmp}/t`);
     await fsp.writeFile(path.join(tmp, 'x'), 'x');

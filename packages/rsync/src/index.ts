@@ -22,7 +22,7 @@ export {
 } from './params.js';
 export { RsyncError, type RsyncStatus } from './errors.js';
 export { SignatureBuilder, Signature } from './signature.js';
-export { parallelSignature, signatureOf, type ParallelSignatureOptions } from './parallel-signature.js';
+export { parallelSignature, signatureOf, SignatureWorker, SignatureJob, type ParallelSignatureOptions } from './parallel-signature.js';
 export { DeltaBuilder } from './delta.js';
 export { patch, type PatchBasis, type PatchOptions } from './patch.js';
 export { fileBasis } from './file-basis.js';

@@ -127,6 +127,36 @@ describe('parallelSignature', () => {
   });
 });
 
+describe('SignatureWorker', () => {
+  it('gives the same bytes as SignatureBuilder for file after file, any chunking, a reused chunk buffer', async () => {
+    const { SignatureWorker } = await import('@duplicity-ts/rsync');
+    const data = Uint8Array.from({ length: (5 << 20) + 12345 }, (_, i) => (Math.imul(i, 2654435761) >>> 13) & 0xff);
+    const svc = new SignatureWorker();
+    try {
+      for (const [p, len, chunk] of [
+        [{ hash: 'md4', weak: 'rollsum', blockLen: 2048, strongLen: 8 }, data.length, 65536],
+        [{ hash: 'blake2', weak: 'rabinkarp', blockLen: 1000, strongLen: 32 }, 3_000_001, 777_777],
+        [{ hash: 'md4', weak: 'rollsum', blockLen: 512, strongLen: 8 }, 0, 1 << 20],
+        [{ hash: 'md4', weak: 'rollsum', blockLen: 512, strongLen: 8 }, 100, 1 << 20],
+        [{ hash: 'md4', weak: 'rollsum', blockLen: 1536, strongLen: 8 }, 2 << 20, 1 << 20],
+      ] as [SignatureParams, number, number][]) {
+        const job = svc.job(p);
+        const out: Uint8Array[] = [];
+        const shared = Buffer.alloc(chunk);
+        for (let o = 0; o < len; o += chunk) {
+          const n = Buffer.from(data.buffer, data.byteOffset, len).copy(shared, 0, o, o + chunk);
+          out.push(...(await job.update(shared.subarray(0, n))));
+          shared.fill(0xee); // the job must have copied what it keeps
+        }
+        out.push(...(await job.final()));
+        expect(sameBytes(Buffer.concat(out), makeSignature(p, data.subarray(0, len)))).toBe('same');
+      }
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
 describe('builders copy what they keep', () => {
   it('SignatureBuilder and DeltaBuilder give the same bytes when the caller reuses one chunk buffer', () => {
     const old = Buffer.from(Array.from({ length: 10_000 }, (_, i) => (i * 31 + (i >> 7)) & 0xff));

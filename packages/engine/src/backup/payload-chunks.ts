@@ -39,22 +39,33 @@ const READ_SIZE = 1 << 20;
 /**
  * A file's bytes in 1 MiB reads, the next read already under way while the caller works on the
  * current one (reads run on the libuv pool, so disk and CPU overlap).
+ *
+ * With `spare`, 1 MiB read buffers are taken from and given back to that list, across files: fresh
+ * buffers cost page faults and garbage collection out of proportion to the read. A buffer goes
+ * back when the caller asks for the next one and the stream position is then a multiple of
+ * CHUNK_SIZE: the caller must be done with a buffer by then, except that chunk64k may still hold
+ * views of the bytes past the last 64 KiB boundary, and at a boundary it holds none.
  */
-export async function* readFileAhead(fh: FileHandle, expectedSize: number): AsyncGenerator<Buffer> {
+export async function* readFileAhead(fh: FileHandle, expectedSize: number, spare?: Buffer[]): AsyncGenerator<Buffer> {
   const readAt = (position: number) => {
     // Sized to what the file should still hold (one byte more shows growth), so small files do
     // not each cost a 1 MiB buffer; the reads past the end are tiny.
     const size = Math.max(1, Math.min(READ_SIZE, expectedSize - position + 1));
-    const buf = Buffer.allocUnsafe(size);
-    return fh.read(buf, 0, size, position).then((r) => buf.subarray(0, r.bytesRead));
+    const buf = (size === READ_SIZE && spare?.pop()) || Buffer.allocUnsafe(size);
+    return fh.read(buf, 0, size, position).then((r) => ({ buf, got: buf.subarray(0, r.bytesRead) }));
   };
   let position = 0;
   let next = readAt(position);
+  /** The buffer yielded last, when it may be reused once the caller comes back. */
+  let reusable: Buffer | undefined;
   for (;;) {
-    const got = await next;
+    const { buf, got } = await next;
+    if (reusable) spare!.push(reusable);
+    reusable = undefined;
     if (got.length === 0) return;
     position += got.length;
     next = readAt(position);
+    if (spare && buf.length === READ_SIZE && position % CHUNK_SIZE === 0) reusable = buf;
     yield got;
   }
 }

@@ -20,7 +20,7 @@ import {
   type NamePrefixes,
   type TarHeader,
 } from '@duplicity-ts/archive';
-import { DeltaBuilder, duplicitySignatureParams, Signature, SignatureBuilder } from '@duplicity-ts/rsync';
+import { DeltaBuilder, duplicitySignatureParams, Signature, SignatureBuilder, type SignatureJob, SignatureWorker } from '@duplicity-ts/rsync';
 import type { Backend } from '@duplicity-ts/backends';
 import type { EncryptOptions } from '@duplicity-ts/pgp';
 import { BackupStatistics } from '../stats.js';
@@ -162,6 +162,11 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   };
   const isDir = (src: SourceEntry) => src.type === 'directory';
   let bytesRead = 0;
+  /** Started at the first big file; closed when the set is written. */
+  let sigWorker: SignatureWorker | undefined;
+  /** Read buffers reused from file to file (readFileAhead, readSmallFile). */
+  const spareReads: Buffer[] = [];
+  const smallRead = { buf: Buffer.allocUnsafe(SMALL_FILE + 1) };
 
   /** A regular file's content or delta as difftar entries, its new signature into the sigtar. */
   const writeRegular = async (
@@ -170,8 +175,11 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   ): Promise<{ read: number; payload: number } | null> => {
     let fh;
     let whole: Buffer | undefined;
+    let sigJob: SignatureJob | undefined;
     try {
-      if (src.stat.size <= SMALL_FILE) whole = readSmallFile(src.fsPath, src.stat.size);
+      // The small-file buffer is reused by the next file: everything below copies what it keeps
+      // (signature, delta, volume blocks) before this file's entries are done.
+      if (src.stat.size <= SMALL_FILE) whole = readSmallFile(src.fsPath, src.stat.size, smallRead);
       else fh = await open(src.fsPath, 'r');
     } catch (err) {
       stats.errors++;
@@ -180,19 +188,26 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
     }
     try {
       const params = duplicitySignatureParams(src.stat.size, o.maxBlocksize);
-      const sigBuilder = new SignatureBuilder(params);
+      // A big file's signature is hashed on a worker thread while this thread compresses or deltas
+      // the same bytes; for small files the round trips would cost more than the hashing.
+      const background = src.stat.size >= BACKGROUND_SIGNATURE_MIN && SignatureWorker.accepts(params);
+      if (background) sigJob = (sigWorker ??= new SignatureWorker()).job(params);
+      const sigBuilder = background ? undefined : new SignatureBuilder(params);
       const sigLen = (n: number) => 12 + Math.ceil(n / params.blockLen) * (4 + params.strongLen);
       const sigName = formatEntryName('signature', src.index, { isDir: false, stream: 'sigtar' });
       const predicted = sigLen(src.stat.size);
       const sigAt = await sigtar.beginPayload(encodeTarEntry(header(src, sigName, predicted)));
       let read = 0;
       async function* content(): AsyncGenerator<Buffer> {
-        for await (const buf of whole ? [whole] : readFileAhead(fh!, src.stat.size)) {
+        for await (const buf of whole ? [whole] : readFileAhead(fh!, src.stat.size, spareReads)) {
           read += buf.length;
           bytesRead += buf.length;
           o.onProgress?.(bytesRead);
-          const s = sigBuilder.update(buf);
-          if (s.length) await sigtar.payload(s);
+          if (sigJob) for (const s of await sigJob.update(buf)) await sigtar.payload(s);
+          else {
+            const s = sigBuilder!.update(buf);
+            if (s.length) await sigtar.payload(s);
+          }
           yield buf;
         }
       }
@@ -223,11 +238,11 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
           moreChunks: !single && chunk.length === CHUNK_SIZE,
         });
       }
-      const tail = sigBuilder.final();
-      if (tail.length) await sigtar.payload(tail);
+      for (const tail of sigJob ? await sigJob.final() : [sigBuilder!.final()]) if (tail.length) await sigtar.payload(tail);
       await sigtar.endPayload(sigAt, predicted, (n) => encodeTarEntry(header(src, sigName, n)));
       return { read, payload };
     } finally {
+      sigJob?.abort();
       await fh?.close();
     }
   };
@@ -271,13 +286,16 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
         if (ch.op === 'diff') {
           stats.changedFiles++;
           stats.changedFileSize += src.stat.size;
-          filelist.push({ type: 'changed', path: indexToPath(src.index) });
-          o.log.info(`M ${displayPath(src.index)}`);
+          // One path for both (a regular file's index is never the root's, which displays as '.').
+          const p = indexToPath(src.index);
+          filelist.push({ type: 'changed', path: p });
+          o.log.info(`M ${p.toString('utf8')}`);
         } else {
           stats.newFiles++;
           stats.newFileSize += src.stat.size;
-          filelist.push({ type: 'new', path: indexToPath(src.index) });
-          o.log.info(`A ${displayPath(src.index)}`);
+          const p = indexToPath(src.index);
+          filelist.push({ type: 'new', path: p });
+          o.log.info(`A ${p.toString('utf8')}`);
         }
         continue;
       }
@@ -301,6 +319,8 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
     if (sigtarPath === sigTemp) await rm(sigTemp, { force: true });
     if (uploader) await uploader.drain().catch(() => undefined);
     throw err;
+  } finally {
+    await sigWorker?.close();
   }
 
   await sigtar.finish();
@@ -346,19 +366,23 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
 }
 
 const SMALL_FILE = 256 * 1024;
+/** Files from this size on get their signature hashed on a worker thread. */
+const BACKGROUND_SIGNATURE_MIN = 4 << 20;
 
 /**
  * A small file's bytes in one synchronous open/read/close. From the page cache these take
  * microseconds; as promises each is a thread-pool round trip, which made reading thousands of small
  * files cost more than everything else done with them. O_NONBLOCK: a file swapped for a FIFO since
- * the walk must not hang the run (the fstat check then rejects it).
+ * the walk must not hang the run (the fstat check then rejects it). The bytes are read into
+ * `scratch.buf` when they fit (the result is a view of it, valid until the next call), else into a
+ * buffer of their own.
  */
-function readSmallFile(p: Buffer, expected: number): Buffer {
+function readSmallFile(p: Buffer, expected: number, scratch: { buf: Buffer }): Buffer {
   const fd = openSync(p, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   try {
     if (!fstatSync(fd).isFile()) throw new Error('not a regular file any more');
     // One byte more than expected shows growth; then read on until the end.
-    let buf = Buffer.allocUnsafe(expected + 1);
+    let buf = expected < scratch.buf.length ? scratch.buf : Buffer.allocUnsafe(expected + 1);
     let len = 0;
     for (;;) {
       if (len === buf.length) {

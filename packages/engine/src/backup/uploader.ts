@@ -42,7 +42,8 @@ export class Uploader {
 
   private async upload(name: string, file: string, size: number, keepLocal: boolean): Promise<void> {
     try {
-      await this.backend.put(name, file);
+      // A file not kept locally may be moved into place rather than copied (file:// links it).
+      await this.backend.put(name, file, { consume: !keepLocal });
     } catch (err) {
       const e = err as { exitCode?: number; message?: string };
       throw Object.assign(new Error(`failed to upload ${name}: ${e.message ?? String(err)}`), {

@@ -15,13 +15,28 @@ import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import * as zlib from 'node:zlib';
-import { gzip as gzipAsync } from 'node:zlib';
-import { promisify } from 'node:util';
 import type { EncryptOptions } from '@duplicity-ts/pgp';
 import { ByteChannel } from './byte-channel.js';
 import { looksIncompressible } from './payload-chunks.js';
 
-const gzipBlock = promisify(gzipAsync);
+/** Output pieces of a deflated member: a quarter of a block holds most of a compressed one. */
+const GZIP_PIECE = 256 * 1024;
+
+/**
+ * One gzip member of `data`, compressed on the libuv pool, as the output pieces zlib produced.
+ * Not zlib.gzip(): that sizes its output buffer for the worst case and then concatenates, which is
+ * two big buffers per block where the pieces (written with one writev) need neither.
+ */
+function gzipBlock(data: Buffer, level: number): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const z = zlib.createGzip({ level, chunkSize: GZIP_PIECE });
+    const out: Buffer[] = [];
+    z.on('data', (c: Buffer) => out.push(c));
+    z.on('end', () => resolve(out));
+    z.on('error', reject);
+    z.end(data);
+  });
+}
 /** node:zlib's CRC-32 (Node >= 20.15); without it stored members go through zlib at level 0. */
 const crc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
 
@@ -31,25 +46,32 @@ const STORED_MAX = 65535;
 /**
  * A gzip member holding `data` in stored (uncompressed) deflate blocks (RFC 1952, RFC 1951
  * §3.2.4), built here rather than by a zlib stream at level 0: for incompressible data that is
- * only a copy and a CRC, which costs less than setting up a deflate stream per block.
+ * only framing and a CRC, which costs less than setting up a deflate stream per block. The member
+ * is returned as pieces to write one after the other (views of `data` between small frames), so
+ * the data is neither copied nor held twice.
  */
-function storedGzipMember(data: Buffer, crc: (d: Uint8Array) => number): Buffer {
+function storedGzipMember(data: Buffer, crc: (d: Uint8Array) => number): Buffer[] {
   const blocks = Math.max(1, Math.ceil(data.length / STORED_MAX));
-  const out = Buffer.allocUnsafe(10 + blocks * 5 + data.length + 8);
+  // All frames in one small buffer: the 10-byte header, 5 bytes before each block, the trailer.
+  const frames = Buffer.allocUnsafe(10 + blocks * 5 + 8);
   // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=4 (fastest) OS=3 (Unix), as zlib writes at level 0.
-  out.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 3], 0);
-  let o = 10;
+  frames.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 3], 0);
+  const pieces: Buffer[] = [];
+  let f = 10;
   for (let off = 0, k = 0; k < blocks; k++, off += STORED_MAX) {
     const n = Math.min(STORED_MAX, data.length - off);
-    out[o] = k === blocks - 1 ? 1 : 0;
-    out.writeUInt16LE(n, o + 1);
-    out.writeUInt16LE(~n & 0xffff, o + 3);
-    data.copy(out, o + 5, off, off + n);
-    o += 5 + n;
+    frames[f] = k === blocks - 1 ? 1 : 0;
+    frames.writeUInt16LE(n, f + 1);
+    frames.writeUInt16LE(~n & 0xffff, f + 3);
+    // The gzip header travels with the first block's frame.
+    pieces.push(frames.subarray(k === 0 ? 0 : f, f + 5));
+    if (n > 0) pieces.push(data.subarray(off, off + n));
+    f += 5;
   }
-  out.writeUInt32LE(crc(data) >>> 0, o);
-  out.writeUInt32LE(data.length >>> 0, o + 4);
-  return out;
+  frames.writeUInt32LE(crc(data) >>> 0, f);
+  frames.writeUInt32LE(data.length >>> 0, f + 4);
+  pieces.push(frames.subarray(f, f + 8));
+  return pieces;
 }
 
 export type VolumeEncoding = { kind: 'plain' } | { kind: 'gzip'; level?: number } | { kind: 'pgp'; options: EncryptOptions };
@@ -78,9 +100,15 @@ export class VolumeFile {
   private readonly parallel: number;
   private block: Buffer;
   private blockLen = 0;
+  /**
+   * Blocks whose bytes are no longer needed, for reuse: a fresh 1 MiB buffer per block costs page
+   * faults and garbage-collection work out of proportion to the copy into it. A block comes back
+   * once the compressor is done with it, or once the file write of its bytes has completed.
+   */
+  private readonly spare: Buffer[] = [];
   /** Input bytes handed on (compressing or queued) but not yet in the file. */
   private pendingInput = 0;
-  private readonly inFlight: { promise: Promise<Buffer>; inputLen: number }[] = [];
+  private readonly inFlight: { promise: Promise<Buffer[]>; inputLen: number; release?: Buffer }[] = [];
   private channel?: ByteChannel;
   private encrypted?: Promise<void>;
   private readonly outDone: Promise<void>;
@@ -109,7 +137,7 @@ export class VolumeFile {
           // --no-encryption runs should not pay for loading OpenPGP.
           const { encrypt } = await import('@duplicity-ts/pgp');
           for await (const c of encrypt(channel, encoding.options)) {
-            await this.emit(Buffer.from(c.buffer, c.byteOffset, c.byteLength), 0);
+            await this.emit([Buffer.from(c.buffer, c.byteOffset, c.byteLength)], 0);
           }
         } catch (err) {
           channel.fail(err);
@@ -128,11 +156,21 @@ export class VolumeFile {
     return this.written + this.pendingInput + (this.channel?.queuedBytes ?? 0) + this.blockLen;
   }
 
-  private async emit(b: Buffer, inputLen: number): Promise<void> {
-    this.hash.update(b);
-    this.written += b.length;
+  /**
+   * Writes `pieces` in order (the stream's writev gathers them); `release`, a block the pieces may
+   * be views of, is reused once they are in the file.
+   */
+  private async emit(pieces: Buffer[], inputLen: number, release?: Buffer): Promise<void> {
+    let ok = true;
+    for (let i = 0; i < pieces.length; i++) {
+      const b = pieces[i];
+      this.hash.update(b);
+      this.written += b.length;
+      const last = i === pieces.length - 1;
+      ok = release && last ? this.out.write(b, () => this.spare.push(release)) : this.out.write(b);
+    }
     this.pendingInput -= inputLen;
-    if (!this.out.write(b)) await once(this.out, 'drain');
+    if (!ok) await once(this.out, 'drain');
   }
 
   async write(data: Buffer): Promise<void> {
@@ -150,31 +188,39 @@ export class VolumeFile {
   /** Hands the gathered block on to the encoding. */
   private async dispatch(): Promise<void> {
     if (this.blockLen === 0) return;
-    const block = this.block.subarray(0, this.blockLen);
+    const whole = this.block;
+    const block = whole.subarray(0, this.blockLen);
     const len = this.blockLen;
-    this.block = Buffer.allocUnsafe(this.blockSize);
+    const enc = this.encoding;
+    // The encrypter keeps what it is handed for as long as it likes: no reuse there.
+    this.block = (enc.kind !== 'pgp' && this.spare.pop()) || Buffer.allocUnsafe(this.blockSize);
     this.blockLen = 0;
     this.pendingInput += len;
-    const enc = this.encoding;
     if (enc.kind === 'gzip') {
       const stored = looksIncompressible(block);
-      // One output buffer big enough for the whole member: no chunk callbacks or concatenation.
-      const promise =
-        stored && crc32 ? Promise.resolve(storedGzipMember(block, crc32)) : gzipBlock(block, { level: stored ? 0 : (enc.level ?? 6), chunkSize: len + (len >> 3) + 1024 });
-      this.inFlight.push({ promise, inputLen: len });
+      if (stored && crc32) {
+        this.inFlight.push({ promise: Promise.resolve(storedGzipMember(block, crc32)), inputLen: len, release: whole });
+      } else {
+        // zlib is done with the input once the promise settles, so the block is reusable then.
+        const promise = gzipBlock(block, stored ? 0 : (enc.level ?? 6)).then((out) => {
+          this.spare.push(whole);
+          return out;
+        });
+        this.inFlight.push({ promise, inputLen: len });
+      }
       while (this.inFlight.length >= this.parallel) await this.writeOldest();
     } else if (enc.kind === 'pgp') {
       // Counted through the channel's queue until the encrypter takes it, then by its output.
       this.pendingInput -= len;
       await this.channel!.push(block);
     } else {
-      await this.emit(block, len);
+      await this.emit([block], len, whole);
     }
   }
 
   private async writeOldest(): Promise<void> {
     const first = this.inFlight.shift()!;
-    await this.emit(await first.promise, first.inputLen);
+    await this.emit(await first.promise, first.inputLen, first.release);
   }
 
   async close(): Promise<ClosedFile> {
@@ -182,7 +228,7 @@ export class VolumeFile {
     while (this.inFlight.length) await this.writeOldest();
     if (this.encoding.kind === 'gzip' && this.written === 0) {
       // An empty volume is still a gzip file (duplicity's empty incremental is 20 bytes, §2.3).
-      await this.emit(await gzipBlock(Buffer.alloc(0), { level: 6 }), 0);
+      await this.emit(await gzipBlock(Buffer.alloc(0), 6), 0);
     }
     if (this.channel) {
       this.channel.close();
