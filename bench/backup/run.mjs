@@ -189,10 +189,10 @@ function runTool(tool, mode, src, srcMB, state, run = 0) {
   mkdirSync(env.HOME, { recursive: true });
   const target = path.join(work, `target-${tag}`);
   const out = path.join(work, `restore-${tag}`);
+  if (state !== 'restore') warm(src);
   if (tool === 'duplicity-ts' || tool === 'duplicity') {
     const bin = tool === 'duplicity' ? 'duplicity' : OURS;
     const a = [...dupArgs(tool, mode), '--archive-dir', path.join(env.HOME, 'cache')];
-    if (state !== 'restore') warm(src);
     if (state === 'full') record(tool, mode, 'full', timed(bin, ['full', ...a, src, `file://${target}`], env), srcMB, target);
     else if (state === 'inc') record(tool, mode, 'incremental', timed(bin, ['incremental', ...a, src, `file://${target}`], env), srcMB, target);
     else {
