@@ -191,11 +191,15 @@ export async function openSeipdV1(
 
   async function* plaintext(decipher: CfbDecryptor, skip: number): AsyncGenerator<Uint8Array[]> {
     const mdc = createHash('sha1');
-    // The last 22 bytes may be the MDC packet: each decrypted piece waits for the next one (of 22 bytes or more).
+    // The last 22 bytes may be the MDC packet, so they are neither hashed nor passed on until more follows: each
+    // slice is hashed at once but for its last 22 bytes (while it is in the cache), and passed on when the next
+    // slice arrives. `lag` holds the bytes not hashed yet, `held` the bytes not passed on yet (a suffix of lag
+    // or more).
+    let lag: Buffer | null = null;
     let held: Buffer | null = null;
     let prefixLeft = skip;
-    const out = (b: Buffer, batch: Uint8Array[]): void => {
-      mdc.update(b);
+    let batch: Uint8Array[] = [];
+    const pass = (b: Buffer): void => {
       if (prefixLeft === 0) {
         batch.push(b);
         return;
@@ -204,39 +208,49 @@ export async function openSeipdV1(
       prefixLeft -= n;
       if (n < b.length) batch.push(b.subarray(n));
     };
+    const each = (pt: Buffer): void => {
+      if (pt.length >= MDC_LEN) {
+        if (lag) mdc.update(lag);
+        mdc.update(pt.subarray(0, pt.length - MDC_LEN));
+        lag = pt.subarray(pt.length - MDC_LEN);
+        if (held) pass(held);
+        held = pt;
+        return;
+      }
+      // A slice shorter than the MDC packet (tiny source chunks): join it to what waits.
+      const joined: Buffer = lag ? Buffer.concat([lag, pt]) : pt;
+      if (joined.length > MDC_LEN) mdc.update(joined.subarray(0, joined.length - MDC_LEN));
+      lag = joined.subarray(Math.max(0, joined.length - MDC_LEN));
+      held = held ? Buffer.concat([held, pt]) : pt;
+      if (held.length > 1 << 16) {
+        // Many tiny slices: pass on all but the last 22 bytes rather than let `held` grow.
+        pass(held.subarray(0, held.length - MDC_LEN));
+        held = Buffer.from(held.subarray(held.length - MDC_LEN));
+      }
+    };
     for (;;) {
       if (parts.length) {
-        const pieces = decipher.decryptBlocks(parts, partsLen);
+        decipher.decryptBlocks(parts, each);
         parts = [];
         partsLen = 0;
-        const batch: Uint8Array[] = [];
-        for (const pt of pieces) {
-          if (pt.length >= MDC_LEN) {
-            if (held) out(held, batch);
-            held = pt;
-          } else {
-            held = held ? Buffer.concat([held, pt]) : pt;
-            if (held.length > 1 << 16) {
-              // Tiny source chunks: pass on all but the last 22 bytes rather than let `held` grow.
-              out(held.subarray(0, held.length - MDC_LEN), batch);
-              held = Buffer.from(held.subarray(held.length - MDC_LEN));
-            }
-          }
+        if (batch.length) {
+          yield batch;
+          batch = [];
         }
-        if (batch.length) yield batch;
       }
       if (!(await read())) break;
     }
     const fin = decipher.final();
-    let last: Buffer = held ? (fin.length ? Buffer.concat([held, fin]) : held) : fin;
-    if (last.length < MDC_LEN + prefixLeft) throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
+    if (fin.length) each(fin);
+    const last: Buffer = held ?? Buffer.alloc(0);
+    if (last.length < MDC_LEN + prefixLeft || lag === null || (lag as Buffer).length < MDC_LEN) {
+      throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
+    }
     const tail = last.subarray(last.length - MDC_LEN);
-    last = last.subarray(0, last.length - MDC_LEN);
     if (tail[0] !== 0xd3 || tail[1] !== 0x14) {
       throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
     }
-    const batch: Uint8Array[] = [];
-    out(last, batch);
+    pass(last.subarray(0, last.length - MDC_LEN));
     mdc.update(tail.subarray(0, 2));
     if (!mdc.digest().equals(tail.subarray(2))) {
       throw new Error('integrity check failed: modification detection code (MDC) mismatch, the data was altered');
