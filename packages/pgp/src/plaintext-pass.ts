@@ -20,8 +20,11 @@ export interface Pending { ops?: OnePass; sig?: ParsedSignature; hash: Hash; has
 export type CheckSignature = (p: Pending, sig: ParsedSignature) => void;
 
 const MAX_NESTING = 8;
-/** Inflate output buffer size: each full one costs a thread-pool round trip. */
-const INFLATE_CHUNK = 1 << 18;
+/**
+ * Inflate output buffer size: below glibc's 128 KiB mmap threshold, so buffers are recycled warm (see
+ * cfb-decryptor.ts); each full one costs a thread-pool round trip.
+ */
+const INFLATE_CHUNK = 1 << 16;
 /**
  * Decoded bytes one step may hold: zlib stops (stream back-pressure) once this much waits, so a compression bomb
  * holds about this much at a time whatever the input.

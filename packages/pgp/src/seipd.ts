@@ -193,8 +193,8 @@ export async function openSeipdV1(
     const mdc = createHash('sha1');
     // The last 22 bytes may be the MDC packet, so they are neither hashed nor passed on until more follows: each
     // slice is hashed at once but for its last 22 bytes (while it is in the cache), and passed on when the next
-    // slice arrives. `lag` holds the bytes not hashed yet, `held` the bytes not passed on yet (a suffix of lag
-    // or more).
+    // slice arrives. `lag` holds the bytes not hashed yet, `held` the bytes not passed on yet (which end with
+    // lag's).
     let lag: Buffer | null = null;
     let held: Buffer | null = null;
     let prefixLeft = skip;
