@@ -88,47 +88,59 @@ export class CfbDecryptor {
     return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
   }
 
-  /** Ciphertext bytes after the last whole block seen by decryptBlocks(), decrypted by the next call or by final(). */
-  private carry: Buffer = Buffer.alloc(0);
+  /**
+   * decryptBlocks()'s window: the previous ciphertext block, then ciphertext not yet decrypted (`fill` bytes). Each
+   * OUT_SLICE bytes are decrypted as soon as they are in, so the slice is still in the cache for the caller's next
+   * pass (the MDC hash), and the window is reused: no buffer per call besides the ECB output.
+   */
+  private window: Buffer | undefined;
+  private fill = 0;
 
   /**
-   * Decrypts the whole blocks of `carry || parts` in a few big ECB calls (the parts are copied once, into scratch
-   * space behind the previous block) and keeps the remaining bytes for later, whatever the framing cut the
-   * ciphertext into. Must not be mixed with update() on one decryptor.
+   * Decrypts `parts` (ciphertext cut anywhere, for example by partial-length framing) and hands the plaintext of
+   * every whole block to `each` in slices of at most OUT_SLICE bytes, copying each slice once into the window
+   * behind the previous block for one ECB call. Bytes after the last whole block wait for the next call or final().
+   * Must not be mixed with update() on one decryptor.
    */
-  decryptBlocks(parts: Uint8Array[], total: number): Buffer[] {
+  decryptBlocks(parts: Uint8Array[], each: (plain: Buffer) => void): void {
     const bs = this.bs;
-    const all = this.carry.length + total;
-    const full = all - (all % bs);
-    // Slack: chunk sizes vary by a few bytes (the carry), and a fresh megabyte costs page faults every time.
-    if (this.scratch.length < all + bs) this.scratch = Buffer.allocUnsafe(Math.max(all + bs, 1 << 18) + (1 << 16));
-    const x = this.scratch;
-    this.prev.copy(x, 0);
-    let o = bs;
-    this.carry.copy(x, o);
-    o += this.carry.length;
+    let x = this.window;
+    if (!x) {
+      x = this.window = Buffer.allocUnsafe(bs + OUT_SLICE);
+      this.prev.copy(x, 0);
+    }
     for (const p of parts) {
-      x.set(p, o);
-      o += p.length;
+      for (let off = 0; off < p.length;) {
+        const n = Math.min(p.length - off, OUT_SLICE - this.fill);
+        x.set(n === p.length ? p : p.subarray(off, off + n), bs + this.fill);
+        this.fill += n;
+        off += n;
+        if (this.fill === OUT_SLICE) each(this.slice(OUT_SLICE));
+      }
     }
-    this.carry = Buffer.from(x.subarray(bs + full, bs + all));
-    const out: Buffer[] = [];
-    if (full === 0) return out;
-    // Output in slices below glibc's 128 KiB mmap threshold: those come back from malloc's free lists warm, while
-    // each fresh 1 MiB buffer costs page faults (measured: 32 MiB of ECB in 1 MiB slices 130 ms CPU, in 64 KiB 20 ms).
-    for (let o = 0; o < full; o += OUT_SLICE) {
-      const end = Math.min(full, o + OUT_SLICE);
-      const piece = this.ecb.update(x.subarray(o, end));
-      xorInto(piece, x.subarray(o + bs, end + bs));
-      out.push(piece);
-    }
-    this.prev = Buffer.from(x.subarray(full, full + bs));
+    const full = this.fill - (this.fill % bs);
+    if (full > 0) each(this.slice(full));
+  }
+
+  /** Decrypts the window's first `full` (whole blocks of) ciphertext bytes and moves the rest to its front. */
+  private slice(full: number): Buffer {
+    const x = this.window!;
+    const bs = this.bs;
+    // x = prev || ciphertext: E(x[0..full]) XOR x[bs..full+bs] is the plaintext.
+    const out = this.ecb.update(x.subarray(0, full));
+    xorInto(out, x.subarray(bs, bs + full));
+    x.copyWithin(0, full, bs + this.fill);
+    this.fill -= full;
     return out;
   }
 
+  /** The plaintext of ciphertext bytes decryptBlocks() still holds (less than a block). */
   final(): Buffer {
-    const c = this.carry;
-    this.carry = Buffer.alloc(0);
-    return c.length ? this.update(c) : Buffer.alloc(0);
+    const x = this.window;
+    if (!x || this.fill === 0) return Buffer.alloc(0);
+    const out = Buffer.from(x.subarray(this.bs, this.bs + this.fill));
+    xorInto(out, this.ecb.update(x.subarray(0, this.bs)));
+    this.fill = 0;
+    return out;
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Decrypting (and verifying) a message as `gpg --decrypt` does, streaming: session-key packets, then the
  * encrypted container, then compressed / one-pass-signature / literal / signature packets inside it. Memory is
- * bounded by one source chunk plus what one 64 KiB step of decompression produces, whatever the message size. Checks happen where the data ends: the MDC after the
+ * bounded by one source chunk plus one 1 MiB step of decompressed output, whatever the message size. Checks happen where the data ends: the MDC after the
  * last plaintext byte, the signature after the literal data; the iterable throws there, so a consumer must not
  * treat output as valid until iteration completes.
  */

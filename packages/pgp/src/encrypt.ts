@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { AES256, cipherInfo } from './cipher-algorithms.js';
 import { encodePacket, PartialBodyWriter, Tag } from './packets.js';
-import { SeipdEncryptor } from './seipd.js';
+import { SeipdWriter } from './seipd.js';
 import { ALGO_ZIP, ALGO_ZLIB } from './compression.js';
 import { parallelDeflate } from './parallel-deflate.js';
 import { encodeOnePass, encodeSignature, signatureHead } from './signature.js';
@@ -60,17 +60,17 @@ async function* encryptMessage(src: AsyncIterable<Uint8Array>, o: EncryptOptions
 
   const publicKey = (o.recipients?.length ?? 0) + (o.hiddenRecipients?.length ?? 0) > 0;
   const compressAlgo = o.compress === false ? 0 : publicKey ? ALGO_ZLIB : ALGO_ZIP;
-  let inner: AsyncIterable<Uint8Array> = signedLiteral(src, signer);
+  let inner: AsyncIterable<Uint8Array[]> = signedLiteral(src, signer);
   if (compressAlgo) inner = compressed(inner, compressAlgo, o.compressLevel ?? 5);
 
-  const enc = new SeipdEncryptor(session.cipher, session.key);
-  const frame = new PartialBodyWriter(Tag.SEIPD);
-  yield* frame.write(enc.start());
-  for await (const c of inner) {
-    const out = frame.write(enc.update(c));
-    if (out.length) yield Buffer.concat(out);
+  // Each batch of pieces is staged (copied) by the writer before the next is asked for, as the layers below need.
+  const seipd = new SeipdWriter(session.cipher, session.key);
+  for await (const batch of inner) {
+    const out: Uint8Array[] = [];
+    for (const c of batch) seipd.write(c, out);
+    yield* out;
   }
-  yield Buffer.concat([...frame.write(enc.final()), ...frame.end()]);
+  yield* seipd.end();
 }
 
 async function sessionPackets(o: EncryptOptions, session: Required<SessionKey>): Promise<Buffer[]> {
@@ -97,41 +97,42 @@ async function prepareSigner(o: EncryptOptions): Promise<Signer> {
   return { entry, secret, hash: preferredHash(secret) };
 }
 
-/** [One-Pass Signature] Literal [Signature], the literal body framed with partial lengths. */
-async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | undefined): AsyncGenerator<Uint8Array> {
+/** [One-Pass Signature] Literal [Signature], the literal body framed with partial lengths, as batches of pieces. */
+async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | undefined): AsyncGenerator<Uint8Array[]> {
   const hash = signer ? createHash(signer.hash.node) : undefined;
   const keyId = signer ? Buffer.from(signer.entry.keyId, 'hex') : undefined;
-  if (signer) yield encodePacket(Tag.OnePassSignature, encodeOnePass(signer.hash.id, signer.secret.algorithm, keyId!));
+  if (signer) yield [encodePacket(Tag.OnePassSignature, encodeOnePass(signer.hash.id, signer.secret.algorithm, keyId!))];
   const created = new Date();
   const lit = new PartialBodyWriter(Tag.Literal);
   const litHead = Buffer.alloc(6);
   litHead[0] = 0x62; // 'b'
   litHead.writeUInt32BE(Math.floor(created.getTime() / 1000), 2);
-  let out = lit.write(litHead);
-  if (out.length) yield Buffer.concat(out);
+  yield lit.write(litHead);
   for await (const c of src) {
     hash?.update(c);
-    // Parts go up unjoined: the next layer copies them (deflate segments) or frames them (no compression).
-    yield* lit.write(c);
+    // Views of c: the next layer copies them (into deflate segments or the encryption stage) before asking for more.
+    yield lit.write(c);
   }
-  yield* lit.end();
+  const last = lit.end();
   if (signer) {
     const fpr = Buffer.from(signer.entry.fingerprint, 'hex');
     const { head, trailer } = signatureHead(signer.secret.algorithm, signer.hash.id, fpr, created);
     hash!.update(trailer);
     const digest = hash!.digest();
     const fields = signDigest(signer.secret, signer.hash.node, digest);
-    yield encodePacket(Tag.Signature, encodeSignature(head, signer.secret.algorithm, keyId!, digest, fields));
+    last.push(encodePacket(Tag.Signature, encodeSignature(head, signer.secret.algorithm, keyId!, digest, fields)));
   }
+  yield last;
 }
 
-/** A Compressed packet around `src`, deflated on the thread pool (parallel-deflate.ts). */
-async function* compressed(src: AsyncIterable<Uint8Array>, algo: number, level: number): AsyncGenerator<Uint8Array> {
+/** A Compressed packet around `src`, deflated on the thread pool (parallel-deflate.ts), as batches of pieces. */
+async function* compressed(src: AsyncIterable<Uint8Array[]>, algo: number, level: number): AsyncGenerator<Uint8Array[]> {
   const frame = new PartialBodyWriter(Tag.Compressed);
   let out = frame.write(Buffer.from([algo]));
-  for await (const c of parallelDeflate(src, algo === ALGO_ZLIB, level)) {
-    out = frame.write(c);
-    if (out.length) yield Buffer.concat(out);
+  for await (const batch of parallelDeflate(src, algo === ALGO_ZLIB, level)) {
+    for (const c of batch) frame.write(c, out);
+    yield out;
+    out = [];
   }
-  yield Buffer.concat(frame.end());
+  yield frame.end(out);
 }

@@ -124,7 +124,8 @@ export async function skipPacketBody(r: ByteReader, h: PacketHeader): Promise<vo
   for await (const _ of packetBody(r, h)) void _;
 }
 
-function lengthBytes(n: number): Buffer {
+/** A new-format length (one, two or five octets). */
+export function encodeLength(n: number): Buffer {
   if (n < 192) return Buffer.from([n]);
   if (n < 8384) return Buffer.from([((n - 192) >> 8) + 192, (n - 192) & 0xff]);
   const b = Buffer.alloc(5);
@@ -135,16 +136,21 @@ function lengthBytes(n: number): Buffer {
 
 /** A complete new-format packet with a fixed length. */
 export function encodePacket(tag: number, body: Uint8Array): Buffer {
-  return Buffer.concat([Buffer.from([0xc0 | tag]), lengthBytes(body.length), body]);
+  return Buffer.concat([Buffer.from([0xc0 | tag]), encodeLength(body.length), body]);
 }
 
 /** log2 of the partial body part size we write: 64 KiB parts keep the framing overhead under 0.002 %. */
-const PART_BITS = 16;
-const PART = 1 << PART_BITS;
+export const PART_BITS = 16;
+export const PART = 1 << PART_BITS;
+/** The length octet of a full 64 KiB part; shared, since output pieces are never written to. */
+export const PART_HEAD = Buffer.from([0xe0 | PART_BITS]);
 
 /**
  * Frames a body of unknown length with partial body lengths (what gpg writes for streamed data). Every part but
- * the last is exactly 64 KiB; the last part carries a normal length (possibly 0).
+ * the last is exactly 64 KiB; the last part carries a normal length (possibly 0). Output is a list of pieces:
+ * length octets and views of the data, never joined (the layer above copies or encrypts them piece by piece),
+ * so a megabyte written costs no copy here. Only the unfinished part's bytes are copied and held, since the
+ * caller may reuse its buffer once write() returns.
  */
 export class PartialBodyWriter {
   private pending: Uint8Array[] = [];
@@ -153,38 +159,39 @@ export class PartialBodyWriter {
 
   constructor(private readonly tag: number) {}
 
-  private header(): Buffer[] {
-    if (this.started) return [];
+  private header(out: Uint8Array[]): void {
+    if (this.started) return;
     this.started = true;
-    return [Buffer.from([0xc0 | this.tag])];
+    out.push(Buffer.from([0xc0 | this.tag]));
   }
 
-  /** Framed bytes ready to emit after adding `data`. */
-  write(data: Uint8Array): Buffer[] {
-    if (data.length === 0) return [];
-    this.pending.push(data);
-    this.pendingLen += data.length;
-    if (this.pendingLen < PART) return [];
-    const out = this.header();
-    const all = this.pending.length === 1 ? Buffer.from(this.pending[0]!.buffer, this.pending[0]!.byteOffset, this.pending[0]!.byteLength) : Buffer.concat(this.pending);
+  /** Appends to `out` the framed pieces ready after adding `data`; returns `out`. */
+  write(data: Uint8Array, out: Uint8Array[] = []): Uint8Array[] {
+    if (data.length === 0) return out;
     let off = 0;
-    while (all.length - off >= PART) {
-      out.push(Buffer.from([0xe0 | PART_BITS]), all.subarray(off, off + PART));
-      off += PART;
+    if (this.pendingLen + data.length >= PART) {
+      this.header(out);
+      out.push(PART_HEAD, ...this.pending);
+      off = PART - this.pendingLen;
+      out.push(data.subarray(0, off));
+      this.pending = [];
+      this.pendingLen = 0;
+      for (; data.length - off >= PART; off += PART) out.push(PART_HEAD, data.subarray(off, off + PART));
     }
-    // Copy the tail: the caller may reuse its buffer once write() returns.
-    const tail = Buffer.from(all.subarray(off));
-    this.pending = tail.length ? [tail] : [];
-    this.pendingLen = tail.length;
+    if (off < data.length) {
+      this.pending.push(Buffer.from(data.subarray(off)));
+      this.pendingLen += data.length - off;
+    }
     return out;
   }
 
-  /** The final part. */
-  end(): Buffer[] {
-    const rest = Buffer.concat(this.pending);
+  /** Appends the final part to `out`; returns `out`. */
+  end(out: Uint8Array[] = []): Uint8Array[] {
+    this.header(out);
+    out.push(encodeLength(this.pendingLen), ...this.pending);
     this.pending = [];
     this.pendingLen = 0;
-    return [...this.header(), lengthBytes(rest.length), rest];
+    return out;
   }
 }
 

@@ -6,8 +6,8 @@
  * the bottleneck of encryption; one stream through node:zlib was too, with the main thread idle. node:zlib has
  * no such mode, hence this module.
  *
- * Incompressible segments (random or already-compressed data) are stored (level 0): a 64 KiB sample of each is
- * test-deflated at level 1 and must shrink by 3 %. Stored blocks are still valid deflate for any inflater.
+ * Incompressible segments (random or already-compressed data, see incompressible()) are written as stored blocks,
+ * still valid deflate for any inflater.
  */
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
@@ -16,15 +16,59 @@ const deflateRaw = promisify(zlib.deflateRaw) as (b: Uint8Array, o: zlib.ZlibOpt
 
 const SEGMENT = 1 << 20;
 const WINDOW = 32 << 10;
-const PROBE = 64 << 10;
+const PROBE = 16 << 10;
 /** Segments in flight: enough to keep the thread pool busy, few enough to bound memory (about 2x this many MiB). */
 const IN_FLIGHT = 4;
 /** An empty deflate block with BFINAL set (fixed Huffman, end-of-block code only). */
 const FINAL_BLOCK = Buffer.from([0x03, 0x00]);
+/** Deflate's stored blocks hold at most this many bytes (RFC 1951 §3.2.4). */
+const STORED_MAX = 65535;
 
-function incompressible(seg: Buffer): boolean {
+/**
+ * Byte entropy (bits per byte) of about 4096 bytes sampled across `seg`. The estimate runs low for random data
+ * (about 7.95 for 8), so a low value is safe evidence of compressible data.
+ */
+function sampledEntropy(seg: Uint8Array): number {
+  const counts = new Uint32Array(256);
+  const step = Math.max(1, Math.floor(seg.length / 4096));
+  let n = 0;
+  for (let i = 0; i < seg.length; i += step, n++) counts[seg[i]!]!++;
+  let e = 0;
+  for (let b = 0; b < 256; b++) {
+    const c = counts[b]!;
+    if (c) e -= (c / n) * Math.log2(c / n);
+  }
+  return e;
+}
+
+/**
+ * True for random or already-compressed data: a sampled byte entropy near 8 bits (under 7.5 Huffman coding alone
+ * saves more than 5 %) and a 16 KiB test deflate at level 1 that does not shrink by 3 %. Text never pays for the
+ * test deflate, which runs on the main thread.
+ */
+function incompressible(seg: Uint8Array): boolean {
+  if (seg.length < 4096 || sampledEntropy(seg) < 7.5) return false;
   const sample = seg.subarray(0, PROBE);
-  return sample.length >= 4096 && zlib.deflateRawSync(sample, { level: 1 }).length > sample.length * 0.97;
+  return zlib.deflateRawSync(sample, { level: 1 }).length > sample.length * 0.97;
+}
+
+/**
+ * `data` as stored (uncompressed) deflate blocks, none final: block headers and views of `data`, no copy. Written
+ * here rather than by zlib at level 0, which would copy the segment twice (into its output chunks, then joined).
+ */
+function storedBlocks(data: Uint8Array): Uint8Array[] {
+  const blocks = Math.ceil(data.length / STORED_MAX);
+  const heads = Buffer.allocUnsafe(blocks * 5);
+  const out: Uint8Array[] = [];
+  for (let k = 0, off = 0; k < blocks; k++, off += STORED_MAX) {
+    const n = Math.min(STORED_MAX, data.length - off);
+    // BFINAL 0, BTYPE 00, padding to the byte (the stream is byte-aligned after a sync flush), LEN, NLEN.
+    heads[k * 5] = 0;
+    heads.writeUInt16LE(n, k * 5 + 1);
+    heads.writeUInt16LE(~n & 0xffff, k * 5 + 3);
+    out.push(heads.subarray(k * 5, k * 5 + 5), data.subarray(off, off + n));
+  }
+  return out;
 }
 
 /** Adler-32 (RFC 1950 §8.2) kept up to date over the segments, for the ZLIB trailer. */
@@ -53,45 +97,63 @@ class Adler32 {
   }
 }
 
-/** The deflated form of `src` (raw deflate, or a zlib stream when `zlibFormat`), streamed in order. */
-export async function* parallelDeflate(src: AsyncIterable<Uint8Array>, zlibFormat: boolean, level: number): AsyncGenerator<Uint8Array> {
+/**
+ * The deflated form of `src` (raw deflate, or a zlib stream when `zlibFormat`), streamed in order as batches of
+ * pieces. Input pieces are copied into the segment at once, so a source may reuse its buffers after each batch;
+ * a yielded batch may hold views of a segment buffer that is reused once the next batch is asked for.
+ */
+export async function* parallelDeflate(src: AsyncIterable<Uint8Array[]>, zlibFormat: boolean, level: number): AsyncGenerator<Uint8Array[]> {
   const adler = zlibFormat ? new Adler32() : undefined;
   // CMF 0x78 (deflate, 32 KiB window), FLG 0x9C (default level, no preset dictionary, check bits).
-  if (zlibFormat) yield Buffer.from([0x78, 0x9c]);
-  const pending: Promise<Buffer>[] = [];
+  if (zlibFormat) yield [Buffer.from([0x78, 0x9c])];
+  const pending: { seg: Buffer; out: Promise<Uint8Array[]> }[] = [];
+  // Segment buffers are recycled: a fresh megabyte per segment costs page faults on this path every time.
+  const free: Buffer[] = [];
   let prevTail: Buffer | undefined;
-  const start = (seg: Buffer) => {
-    adler?.update(seg);
-    const segLevel = level > 0 && incompressible(seg) ? 0 : level;
-    // 256 KiB output buffers: the default 16 KiB ones cost a thread-pool round trip each.
-    const opts: zlib.ZlibOptions = { level: segLevel, finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: 1 << 18 };
-    if (prevTail && segLevel > 0) opts.dictionary = prevTail;
-    prevTail = Buffer.from(seg.subarray(Math.max(0, seg.length - WINDOW)));
-    const p = deflateRaw(seg, opts);
-    p.catch(() => {}); // awaited in order below; avoid an unhandled rejection while earlier ones are pending
-    pending.push(p);
+  const start = (seg: Buffer, len: number) => {
+    const data = seg.subarray(0, len);
+    adler?.update(data);
+    const stored = level === 0 || incompressible(data);
+    let out: Promise<Uint8Array[]>;
+    if (stored) {
+      out = Promise.resolve(storedBlocks(data));
+    } else {
+      // 256 KiB output buffers: the default 16 KiB ones cost a thread-pool round trip each.
+      const opts: zlib.ZlibOptions = { level, finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: 1 << 18 };
+      if (prevTail) opts.dictionary = prevTail;
+      out = deflateRaw(data, opts).then((b) => [b]);
+      out.catch(() => {}); // awaited in order below; avoid an unhandled rejection while earlier ones are pending
+    }
+    prevTail = Buffer.from(data.subarray(Math.max(0, len - WINDOW)));
+    pending.push({ seg, out });
   };
+  /** Yields the oldest segment's output; its buffer is free again once the consumer asks for more. */
+  async function* oldest(): AsyncGenerator<Uint8Array[]> {
+    const job = pending.shift()!;
+    yield await job.out;
+    free.push(job.seg);
+  }
 
-  // Input is copied into the segment at once, so a source may reuse its buffers after each chunk.
-  let seg = Buffer.allocUnsafe(SEGMENT);
+  let seg: Buffer = Buffer.allocUnsafe(SEGMENT);
   let have = 0;
-  for await (const c of src) {
-    let off = 0;
-    while (off < c.length) {
-      const n = Math.min(c.length - off, SEGMENT - have);
-      seg.set(c.subarray(off, off + n), have);
-      have += n;
-      off += n;
-      if (have === SEGMENT) {
-        start(seg);
-        seg = Buffer.allocUnsafe(SEGMENT);
-        have = 0;
-        while (pending.length >= IN_FLIGHT) yield await pending.shift()!;
+  for await (const batch of src) {
+    for (const c of batch) {
+      let off = 0;
+      while (off < c.length) {
+        const n = Math.min(c.length - off, SEGMENT - have);
+        seg.set(off === 0 && n === c.length ? c : c.subarray(off, off + n), have);
+        have += n;
+        off += n;
+        if (have === SEGMENT) {
+          start(seg, have);
+          while (pending.length >= IN_FLIGHT) yield* oldest();
+          seg = free.pop() ?? Buffer.allocUnsafe(SEGMENT);
+          have = 0;
+        }
       }
     }
   }
-  if (have) start(seg.subarray(0, have));
-  while (pending.length) yield await pending.shift()!;
-  yield FINAL_BLOCK;
-  if (adler) yield adler.digest();
+  if (have) start(seg, have);
+  while (pending.length) yield* oldest();
+  yield adler ? [FINAL_BLOCK, adler.digest()] : [FINAL_BLOCK];
 }

@@ -20,74 +20,135 @@ export interface Pending { ops?: OnePass; sig?: ParsedSignature; hash: Hash; has
 export type CheckSignature = (p: Pending, sig: ParsedSignature) => void;
 
 const MAX_NESTING = 8;
-/** Inflate output buffer size: below glibc's 128 KiB mmap threshold, so buffers are recycled warm (see cfb-decryptor.ts). */
+/**
+ * Inflate output buffer size: below glibc's 128 KiB mmap threshold, so buffers are recycled warm (see
+ * cfb-decryptor.ts); each full one costs a thread-pool round trip.
+ */
 const INFLATE_CHUNK = 1 << 16;
+/**
+ * Decoded bytes one step may hold: zlib stops (stream back-pressure) once this much waits, so a compression bomb
+ * holds about this much at a time whatever the input.
+ */
+const OUT_LIMIT = 1 << 20;
 
-/** A decompressor driven by pushes: returns output available so far; end() returns the rest. */
+/**
+ * A decompressor driven by pushes: write() queues input (only once next() has returned null for the last input),
+ * next() returns decoded output in bounded batches and null once all input so far is decoded; after end(), next()
+ * runs to the end of the compressed data.
+ */
 interface Decoder {
-  push(input: Uint8Array[]): Promise<Buffer[]>;
-  end(): Promise<Buffer[]>;
+  write(input: Uint8Array[]): void;
+  next(): Promise<Buffer[] | null>;
+  end(): void;
   close(): void;
 }
 
-/** node:zlib stream object fed big chunks; output is collected from 'data' events. */
+/**
+ * A node:zlib stream fed one joined write per batch (each write and each full output buffer is a thread-pool
+ * round trip, which cost more than inflating 64 KiB pieces of stored data), paused whenever OUT_LIMIT bytes of
+ * output wait for the caller.
+ */
 class ZlibDecoder implements Decoder {
   private out: Buffer[] = [];
+  private outLen = 0;
   private error: Error | undefined;
-
-  /** Rejects on the stream's first error: a write whose data fails to inflate never calls back. */
-  private readonly failed: Promise<never>;
+  /** Writes not yet called back; zlib calls back once a write's input is consumed and its output emitted. */
+  private writing = 0;
+  private ending = false;
+  private ended = false;
+  private wake: (() => void) | undefined;
+  /** Reused for joining a batch: zlib is done with it when next() returns null, before the next write(). */
+  private join = Buffer.alloc(0);
 
   constructor(private readonly z: zlib.Inflate | zlib.InflateRaw) {
-    z.on('data', (b: Buffer) => this.out.push(b));
-    this.failed = new Promise<never>((_resolve, reject) => {
-      z.on('error', (e: Error) => {
-        this.error ??= e;
-        reject(e);
-      });
+    z.on('data', (b: Buffer) => {
+      this.out.push(b);
+      this.outLen += b.length;
+      if (this.outLen >= OUT_LIMIT) {
+        z.pause();
+        this.poke();
+      }
     });
-    this.failed.catch(() => {});
+    z.on('end', () => {
+      this.ended = true;
+      this.poke();
+    });
+    z.on('error', (e: Error) => {
+      this.error ??= e;
+      this.poke();
+    });
   }
 
-  private take(): Buffer[] {
-    if (this.error) throw this.error;
-    const o = this.out;
-    this.out = [];
-    return o;
+  private poke(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
   }
 
-  async push(input: Uint8Array[]): Promise<Buffer[]> {
-    // Queued back to back; the stream inflates them in order, so waiting for the last one waits for all.
-    let last: Promise<void> = Promise.resolve();
-    for (const b of input) last = new Promise<void>((resolve, reject) => this.z.write(b, (e) => (e ? reject(e) : resolve())));
-    await Promise.race([last, this.failed]);
-    return this.take();
+  write(input: Uint8Array[]): void {
+    let total = 0;
+    for (const b of input) total += b.length;
+    if (total === 0) return;
+    let data: Uint8Array;
+    if (input.length === 1) {
+      data = input[0]!;
+    } else {
+      if (this.join.length < total) this.join = Buffer.allocUnsafe(Math.max(total, OUT_LIMIT));
+      let o = 0;
+      for (const b of input) {
+        this.join.set(b, o);
+        o += b.length;
+      }
+      data = this.join.subarray(0, total);
+    }
+    this.writing++;
+    this.z.write(data, () => {
+      this.writing--;
+      this.poke();
+    });
+  }
+
+  async next(): Promise<Buffer[] | null> {
+    for (;;) {
+      if (this.error) throw this.error;
+      const done = this.writing === 0 && (!this.ending || this.ended);
+      if (this.outLen >= OUT_LIMIT || (done && this.out.length)) {
+        const o = this.out;
+        this.out = [];
+        this.outLen = 0;
+        if (this.z.isPaused()) this.z.resume();
+        return o;
+      }
+      if (done) return null;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  end(): void {
+    this.ending = true;
+    this.z.end();
   }
 
   close(): void {
     this.z.destroy();
   }
-
-  async end(): Promise<Buffer[]> {
-    if (this.error) throw this.error;
-    const ended = once(this.z, 'end');
-    this.z.end();
-    await Promise.race([ended, this.failed]);
-    return this.take();
-  }
 }
 
 /**
- * Adapts a pull-style decoder (an async-iterable transform, here bzip2.ts) to pushes: push() runs the decoder
- * until it asks for input that is not there yet.
+ * Adapts a pull-style decoder (an async-iterable transform, here bzip2.ts) to pushes: each next() feeds one written
+ * piece and runs the decoder until it asks for input that is not there yet, so one step holds one piece's
+ * expansion.
  */
 class PullDecoder implements Decoder {
   private readonly queue: Uint8Array[] = [];
+  /** Written pieces not yet fed to the decoder. */
+  private readonly written: Uint8Array[] = [];
   private ended = false;
+  private ending = false;
   private wake: (() => void) | undefined;
   private hungry: (() => void) | undefined;
   private waiting = false;
-  private next: Promise<IteratorResult<Uint8Array>> | undefined;
+  private step: Promise<IteratorResult<Uint8Array>> | undefined;
   private readonly it: AsyncIterator<Uint8Array>;
 
   constructor(make: (src: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>) {
@@ -119,38 +180,46 @@ class PullDecoder implements Decoder {
     for (;;) {
       const hungry = new Promise<'hungry'>((resolve) => { this.hungry = () => resolve('hungry'); });
       if (this.waiting && this.queue.length === 0 && !this.ended) return out;
-      this.next ??= this.it.next();
-      const r = await Promise.race([this.next, hungry]);
+      this.step ??= this.it.next();
+      const r = await Promise.race([this.step, hungry]);
       this.hungry = undefined;
       if (r === 'hungry') return out;
-      this.next = undefined;
+      this.step = undefined;
       if (r.done) return out;
       out.push(Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
     }
   }
 
-  push(input: Uint8Array[]): Promise<Buffer[]> {
-    this.queue.push(...input);
+  write(input: Uint8Array[]): void {
+    this.written.push(...input);
+  }
+
+  async next(): Promise<Buffer[] | null> {
+    if (this.written.length) {
+      this.queue.push(this.written.shift()!);
+      this.feed();
+      return this.run();
+    }
+    if (!this.ending || this.ended) return null;
+    this.ended = true;
     this.feed();
-    return this.run();
+    const out = await this.run();
+    if (this.step) {
+      for (let r = await this.step; !r.done; r = await this.it.next()) out.push(Buffer.from(r.value));
+      this.step = undefined;
+    }
+    return out;
+  }
+
+  end(): void {
+    this.ending = true;
   }
 
   close(): void {
     this.ended = true;
     // The decoder may now fail on its cut-short input; nobody waits for it any more.
-    this.next?.catch(() => {});
+    this.step?.catch(() => {});
     this.feed();
-  }
-
-  async end(): Promise<Buffer[]> {
-    this.ended = true;
-    this.feed();
-    const out = await this.run();
-    if (this.next) {
-      for (let r = await this.next; !r.done; r = await this.it.next()) out.push(Buffer.from(r.value));
-      this.next = undefined;
-    }
-    return out;
   }
 }
 
@@ -310,9 +379,9 @@ export class PacketLevel implements PacketSink {
   }
 
   /**
-   * Runs `chunks` through this level and those nested in it, yielding the literal data in order. Decompression is
-   * fed one piece at a time with a yield in between, so a compression bomb holds at most one piece's expansion in
-   * memory. The chunks are views the caller must not reuse until the generator has moved on.
+   * Runs `chunks` through this level and those nested in it, yielding the literal data in order. Decompressed
+   * output comes in bounded steps with a yield in between (see Decoder), so a compression bomb holds about one
+   * step in memory. The chunks are views the caller must not reuse until the generator has moved on.
    */
   async *push(chunks: Uint8Array[]): AsyncGenerator<Uint8Array[]> {
     for (const c of chunks) this.parser.feed(c);
@@ -329,14 +398,20 @@ export class PacketLevel implements PacketSink {
     this.toDecode = [];
     const child = this.child;
     if (!child) return;
-    if (this.decoder) {
-      for (const p of pieces) yield* child.push(await this.decoder.push([p]));
+    const decoder = this.decoder;
+    if (decoder) {
+      // Output comes in bounded batches (see Decoder), each passed on before the next is decoded.
+      decoder.write(pieces);
+      for (let out; (out = await decoder.next()) !== null;) yield* child.push(out);
     } else if (pieces.length) {
       yield* child.push(pieces);
     }
     if (this.closing) {
       this.closing = false;
-      if (this.decoder) yield* child.push(await this.decoder.end());
+      if (decoder) {
+        decoder.end();
+        for (let out; (out = await decoder.next()) !== null;) yield* child.push(out);
+      }
       child.finish();
       this.decoder = null;
       this.child = null;

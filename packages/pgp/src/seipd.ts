@@ -9,7 +9,7 @@ import { CfbDecryptor } from './cfb-decryptor.js';
 import type { CipherInfo } from './cipher-algorithms.js';
 import { ByteReader } from './byte-reader.js';
 import { PacketPushParser } from './packet-push-parser.js';
-import type { PacketHeader } from './packets.js';
+import { encodeLength, PART, PART_HEAD, Tag, type PacketHeader } from './packets.js';
 
 const MDC_LEN = 22;
 
@@ -66,35 +66,74 @@ export async function* seipdPlaintext(body: ByteReader, s: { decipher: CfbDecryp
   if (out.length) yield out;
 }
 
-/** Encrypts a SEIPD v1 body incrementally: start(), update()*, final(). */
-export class SeipdEncryptor {
+/**
+ * Writes a whole SEIPD v1 packet (header, 64 KiB partial-length framing, CFB ciphertext ending in the MDC packet)
+ * from plaintext pieces. Pieces are copied into one reused 64 KiB staging buffer, and each full part is hashed and
+ * encrypted in one call while it is hot in the cache; its ciphertext is the part's body as it stands (framing
+ * octets are separate shared pieces), so nothing is joined or copied again on the way out.
+ */
+export class SeipdWriter {
   private readonly cipher: Cipher;
   private readonly mdc = createHash('sha1');
+  private readonly stage = Buffer.allocUnsafe(PART);
+  private fill = 0;
+  /** Plaintext bytes that fill the current part: the first part also holds the (unencrypted) version octet. */
+  private room = PART - 1;
 
-  constructor(private readonly info: CipherInfo, key: Buffer) {
+  constructor(info: CipherInfo, key: Buffer) {
     this.cipher = createCipheriv(info.cfb, key, Buffer.alloc(info.blockSize));
-  }
-
-  start(): Buffer {
-    const bs = this.info.blockSize;
-    const prefix = Buffer.concat([randomBytes(bs), Buffer.alloc(2)]);
+    // Random prefix, its last two octets repeated (the quick check).
+    const bs = info.blockSize;
+    const prefix = randomBytes(bs + 2);
     prefix[bs] = prefix[bs - 2]!;
     prefix[bs + 1] = prefix[bs - 1]!;
-    this.mdc.update(prefix);
-    return Buffer.concat([Buffer.from([1]), this.cipher.update(prefix)]);
+    this.write(prefix);
   }
 
-  update(data: Uint8Array): Buffer {
+  /** Stages `data`, appending the framed ciphertext of every part it completes to `out`; returns `out`. */
+  write(data: Uint8Array, out: Uint8Array[] = []): Uint8Array[] {
     this.mdc.update(data);
-    return this.cipher.update(data);
+    this.put(data, out);
+    return out;
   }
 
-  final(): Buffer {
-    const head = Buffer.from([0xd3, 0x14]);
-    this.mdc.update(head);
-    return Buffer.concat([this.cipher.update(Buffer.concat([head, this.mdc.digest()])), this.cipher.final()]);
+  /** Appends the MDC packet and the rest of the packet to `out`; returns `out`. */
+  end(out: Uint8Array[] = []): Uint8Array[] {
+    this.write(MDC_HEAD, out);
+    this.put(this.mdc.digest(), out);
+    const first = this.room === PART - 1;
+    const ct = this.cipher.update(this.stage.subarray(0, this.fill));
+    this.cipher.final();
+    const len = ct.length + (first ? 1 : 0);
+    if (first) out.push(Buffer.from([0xc0 | Tag.SEIPD]));
+    out.push(encodeLength(len));
+    if (first) out.push(VERSION);
+    out.push(ct);
+    return out;
+  }
+
+  private put(data: Uint8Array, out: Uint8Array[]): void {
+    let off = 0;
+    while (off < data.length) {
+      const n = Math.min(data.length - off, this.room - this.fill);
+      this.stage.set(n === data.length ? data : data.subarray(off, off + n), this.fill);
+      this.fill += n;
+      off += n;
+      if (this.fill === this.room) {
+        if (this.room === PART - 1) out.push(FIRST_PART_HEAD);
+        else out.push(PART_HEAD);
+        out.push(this.cipher.update(this.stage.subarray(0, this.fill)));
+        this.fill = 0;
+        this.room = PART;
+      }
+    }
   }
 }
+
+const MDC_HEAD = Buffer.from([0xd3, 0x14]);
+const VERSION = Buffer.from([1]);
+/** Packet tag octet, first part's length octet and the version octet, which precedes the ciphertext. */
+const FIRST_PART_HEAD = Buffer.from([0xc0 | Tag.SEIPD, PART_HEAD[0]!, 1]);
 
 /** Bytes asked of the source per read: big chunks keep every per-chunk cost negligible. */
 const READ_CHUNK = 1 << 20;
@@ -152,11 +191,15 @@ export async function openSeipdV1(
 
   async function* plaintext(decipher: CfbDecryptor, skip: number): AsyncGenerator<Uint8Array[]> {
     const mdc = createHash('sha1');
-    // The last 22 bytes may be the MDC packet: each decrypted piece waits for the next one (of 22 bytes or more).
+    // The last 22 bytes may be the MDC packet, so they are neither hashed nor passed on until more follows: each
+    // slice is hashed at once but for its last 22 bytes (while it is in the cache), and passed on when the next
+    // slice arrives. `lag` holds the bytes not hashed yet, `held` the bytes not passed on yet (which end with
+    // lag's).
+    let lag: Buffer | null = null;
     let held: Buffer | null = null;
     let prefixLeft = skip;
-    const out = (b: Buffer, batch: Uint8Array[]): void => {
-      mdc.update(b);
+    let batch: Uint8Array[] = [];
+    const pass = (b: Buffer): void => {
       if (prefixLeft === 0) {
         batch.push(b);
         return;
@@ -165,39 +208,49 @@ export async function openSeipdV1(
       prefixLeft -= n;
       if (n < b.length) batch.push(b.subarray(n));
     };
+    const each = (pt: Buffer): void => {
+      if (pt.length >= MDC_LEN) {
+        if (lag) mdc.update(lag);
+        mdc.update(pt.subarray(0, pt.length - MDC_LEN));
+        lag = pt.subarray(pt.length - MDC_LEN);
+        if (held) pass(held);
+        held = pt;
+        return;
+      }
+      // A slice shorter than the MDC packet (tiny source chunks): join it to what waits.
+      const joined: Buffer = lag ? Buffer.concat([lag, pt]) : pt;
+      if (joined.length > MDC_LEN) mdc.update(joined.subarray(0, joined.length - MDC_LEN));
+      lag = joined.subarray(Math.max(0, joined.length - MDC_LEN));
+      held = held ? Buffer.concat([held, pt]) : pt;
+      if (held.length > 1 << 16) {
+        // Many tiny slices: pass on all but the last 22 bytes rather than let `held` grow.
+        pass(held.subarray(0, held.length - MDC_LEN));
+        held = Buffer.from(held.subarray(held.length - MDC_LEN));
+      }
+    };
     for (;;) {
       if (parts.length) {
-        const pieces = decipher.decryptBlocks(parts, partsLen);
+        decipher.decryptBlocks(parts, each);
         parts = [];
         partsLen = 0;
-        const batch: Uint8Array[] = [];
-        for (const pt of pieces) {
-          if (pt.length >= MDC_LEN) {
-            if (held) out(held, batch);
-            held = pt;
-          } else {
-            held = held ? Buffer.concat([held, pt]) : pt;
-            if (held.length > 1 << 16) {
-              // Tiny source chunks: pass on all but the last 22 bytes rather than let `held` grow.
-              out(held.subarray(0, held.length - MDC_LEN), batch);
-              held = Buffer.from(held.subarray(held.length - MDC_LEN));
-            }
-          }
+        if (batch.length) {
+          yield batch;
+          batch = [];
         }
-        if (batch.length) yield batch;
       }
       if (!(await read())) break;
     }
     const fin = decipher.final();
-    let last: Buffer = held ? (fin.length ? Buffer.concat([held, fin]) : held) : fin;
-    if (last.length < MDC_LEN + prefixLeft) throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
+    if (fin.length) each(fin);
+    const last: Buffer = held ?? Buffer.alloc(0);
+    if (last.length < MDC_LEN + prefixLeft || lag === null || (lag as Buffer).length < MDC_LEN) {
+      throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
+    }
     const tail = last.subarray(last.length - MDC_LEN);
-    last = last.subarray(0, last.length - MDC_LEN);
     if (tail[0] !== 0xd3 || tail[1] !== 0x14) {
       throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
     }
-    const batch: Uint8Array[] = [];
-    out(last, batch);
+    pass(last.subarray(0, last.length - MDC_LEN));
     mdc.update(tail.subarray(0, 2));
     if (!mdc.digest().equals(tail.subarray(2))) {
       throw new Error('integrity check failed: modification detection code (MDC) mismatch, the data was altered');

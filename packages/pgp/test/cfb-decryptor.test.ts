@@ -1,6 +1,6 @@
 /**
  * The ECB-based CFB decryptor returns what node:crypto's (OpenSSL's) CFB decryption returns, for every cipher
- * OpenPGP messages use and any way the ciphertext is cut into update() calls.
+ * OpenPGP messages use and any way the ciphertext is cut into update() or decryptBlocks() calls.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -40,5 +40,36 @@ describe('CfbDecryptor', () => {
     const want = createDecipheriv(info.cfb, key, Buffer.alloc(16)).update(ct);
     const d = new CfbDecryptor(info, key);
     expect(Buffer.concat([d.update(ct.subarray(0, 18)), d.update(ct.subarray(18, 300_001)), d.update(ct.subarray(300_001))]).equals(want)).toBe(true);
+  });
+
+  it('decryptBlocks() matches OpenSSL for parts cut anywhere, across its 64 KiB slices', () => {
+    for (const id of [2, 9]) {
+      const info = cipherInfo(id);
+      fc.assert(fc.property(fc.integer({ min: 0, max: 200_000 }), fc.array(fc.array(fc.integer({ min: 0, max: 70_000 }), { maxLength: 5 }), { maxLength: 6 }),
+        (len, calls) => {
+          const key = randomBytes(info.keySize);
+          const ct = randomBytes(len);
+          const want = createDecipheriv(info.cfb, key, Buffer.alloc(info.blockSize)).update(ct);
+          const d = new CfbDecryptor(info, key);
+          const got: Buffer[] = [];
+          const each = (b: Buffer) => {
+            expect(b.length).toBeLessThanOrEqual(1 << 16);
+            got.push(b);
+          };
+          let off = 0;
+          for (const cuts of calls) {
+            const parts: Buffer[] = [];
+            for (const c of cuts) {
+              const n = Math.min(c, len - off);
+              parts.push(ct.subarray(off, off + n));
+              off += n;
+            }
+            d.decryptBlocks(parts, each);
+          }
+          d.decryptBlocks([ct.subarray(off)], each);
+          got.push(d.final());
+          expect(Buffer.concat(got).equals(want)).toBe(true);
+        }), { numRuns: 40 });
+    }
   });
 });

@@ -9,8 +9,8 @@ import { interopSuite } from './interop-suite.js';
 import { GpgHome, chunks, collect, failure, sampleData } from './gpg-home.js';
 import { randomBytes } from 'node:crypto';
 import { cipherInfo } from '../src/cipher-algorithms.js';
-import { SeipdEncryptor } from '../src/seipd.js';
-import { encodePacket, PartialBodyWriter, Tag } from '../src/packets.js';
+import { SeipdWriter } from '../src/seipd.js';
+import { encodePacket, Tag } from '../src/packets.js';
 import { encodeSkesk } from '../src/session-key.js';
 
 interopSuite('nistp256', 'nistp256', 'nistp256');
@@ -65,10 +65,6 @@ describe('ECDSA signatures on P-384 and P-521', () => {
 /** Encrypts already-formed packets (here gpg's signed message) as the plaintext of a symmetric message. */
 function wrapSymmetric(packets: Buffer): Buffer {
   const session = { cipher: cipherInfo(9), key: randomBytes(32) };
-  const seipd = new SeipdEncryptor(session.cipher, session.key);
-  const frame = new PartialBodyWriter(Tag.SEIPD);
-  return Buffer.concat([
-    encodePacket(Tag.SKESK, encodeSkesk('ecdsa-pass', session)),
-    ...frame.write(seipd.start()), ...frame.write(seipd.update(packets)), ...frame.write(seipd.final()), ...frame.end(),
-  ]);
+  const seipd = new SeipdWriter(session.cipher, session.key);
+  return Buffer.concat([encodePacket(Tag.SKESK, encodeSkesk('ecdsa-pass', session)), ...seipd.write(packets), ...seipd.end()]);
 }

@@ -50,8 +50,8 @@ describe('symmetric messages', () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     expect(total).toBe(268435456);
-    // A 64 KiB piece of the deflate stream inflates to at most about 64 MiB (measured peak about 150 MiB, garbage not yet
-    // collected included); holding the whole output at once would be over 256 MiB.
+    // Inflated output is handed on in steps of about 1 MiB (zlib pauses on back-pressure); the peak counts garbage not yet
+    // collected. Holding the whole output at once would be over 256 MiB.
     expect(peak).toBeLessThan(224 * 1048576);
   });
 
