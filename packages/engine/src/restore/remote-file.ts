@@ -31,7 +31,7 @@ import type { Backend } from '@duplicity-ts/backends';
 import type { DecryptOptions } from '@duplicity-ts/pgp';
 import type { ParsedName } from '@duplicity-ts/archive';
 import { sha1OfFile } from './file-hash.js';
-import { GATHER, writePieces } from './piece-writer.js';
+import { PieceWriter } from './piece-writer.js';
 
 /** What the read side needs to log; the CLI's session log fits. */
 export interface ReadLog {
@@ -115,7 +115,7 @@ export async function decryptToTemp(ctx: ReadContext, name: string, src: string,
   try {
     const fd = openSync(out, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
-      await writePieces(fd, decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts), Buffer.allocUnsafe(GATHER));
+      await new PieceWriter().write(fd, decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts));
     } finally {
       closeSync(fd);
     }
@@ -147,11 +147,14 @@ function decryptFailure(name: string, err: unknown, opts: DecryptOptions): Error
 async function streamedDecryption(ctx: ReadContext, name: string, src: string, dispose: () => Promise<void>): Promise<FetchedFile> {
   const opts = await decryptOptions(ctx, name);
   const { decrypt } = await import('@duplicity-ts/pgp');
-  const it = decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts)[Symbol.asyncIterator]();
+  // Opened on first read: a prefetched volume that is never read (the reader stopped early) must
+  // leave no open file behind, and a generator closed before it started runs no cleanup.
+  let it: AsyncIterator<Uint8Array> | undefined;
   let done = false;
   const next = async (): Promise<IteratorResult<Uint8Array>> => {
     if (done) return { done: true, value: undefined };
     try {
+      it ??= decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts)[Symbol.asyncIterator]();
       const r = await it.next();
       if (r.done) done = true;
       return r;
@@ -169,7 +172,7 @@ async function streamedDecryption(ctx: ReadContext, name: string, src: string, d
     dispose: async () => {
       if (!done) {
         done = true;
-        await it.return?.(undefined).catch(() => undefined);
+        await it?.return?.(undefined).catch(() => undefined);
       }
       await dispose();
     },
