@@ -46,7 +46,8 @@ export class ByteSource {
   async readExact(n: number): Promise<Buffer> {
     const first = await this.readUpTo(n);
     if (first.length === n || first.length === 0) return first;
-    const parts = [first];
+    // Copied before the next chunk is asked for: a producer may reuse a chunk's memory after that.
+    const parts: Buffer[] = [Buffer.from(first)];
     let got = first.length;
     while (got < n) {
       const more = await this.readUpTo(n - got);

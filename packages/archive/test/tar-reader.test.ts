@@ -101,7 +101,8 @@ describe('readTar damaged input', () => {
     await expect(list(chunks([TWO[0], TWO[1].subarray(0, 100)]))).rejects.toThrow(/ends inside the header at offset 512/);
   });
   it('reports a block that is not a tar header', async () => {
-    await expect(list(chunks([randomBytes(512)]))).rejects.toThrow(/offset 0: .*not a tar header|bad .* field/);
+    // A random checksum field may also read as a GNU base-256 number (first byte 0x80 or 0xff) too big to be one.
+    await expect(list(chunks([randomBytes(512)]))).rejects.toThrow(/offset 0: .*not a tar header|bad .* field|checksum is out of range/);
     const e = entry('snapshot/a', 'z');
     e[0] ^= 1;
     await expect(list(chunks([e]))).rejects.toThrow(/checksum mismatch/);

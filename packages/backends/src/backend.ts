@@ -16,6 +16,13 @@ export interface Backend {
    * (`check --server-hashes`). Names that cannot be read are left out of the map.
    */
   sha1?(names: string[]): Promise<Map<string, string>>;
+  /**
+   * Optional: the local path where `name` can be read in place, for backends whose files already
+   * are on a local (or mounted) file system. Restore then reads volumes there instead of copying
+   * each one to a temp file first. Only for reading; `name` is checked as in every other operation,
+   * and a file that cannot be read fails here as get() would.
+   */
+  localPath?(name: string): Promise<string>;
 }
 
 export interface PutOptions {

@@ -1,5 +1,5 @@
 /** `file://` backend: a local (or mounted) directory, created on open. */
-import { promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { type Backend, isPlainName, type PutOptions, UPLOAD_TEMP_PREFIX, uploadTempName } from './backend.js';
 import { BackendError, backendFailure, ExitCode } from './errors.js';
@@ -69,6 +69,16 @@ class FileBackend implements Backend {
     } catch (err) {
       throw backendFailure(`download ${name} from ${this.display}`, err);
     }
+  }
+
+  async localPath(name: string): Promise<string> {
+    const src = this.target(name, 'read');
+    try {
+      await fsp.access(src, fsConstants.R_OK);
+    } catch (err) {
+      throw backendFailure(`read ${name} from ${this.display}`, err);
+    }
+    return src;
   }
 
   async list(): Promise<string[]> {

@@ -88,6 +88,16 @@ describe('file:// backend', () => {
     await expect(b.get('../x', path.join(tmp, 'y'))).rejects.toThrow(/not a plain file name/);
   });
 
+  it('gives the local path of a file to read in place; plain names only, a missing file fails as get does', async () => {
+    const b = await openBackend(`file://${tmp}/t`);
+    await fsp.writeFile(path.join(tmp, 't', 'vol'), 'v');
+    expect(await b.localPath!('vol')).toBe(path.join(tmp, 't', 'vol'));
+    await expect(b.localPath!('../x')).rejects.toThrow(/not a plain file name/);
+    const err = await b.localPath!('nope').catch((e: unknown) => e);
+    expect((err as BackendError).exitCode).toBe(52);
+    expect((err as Error).message).toBe(`failed to read nope from file://${tmp}/t: no such file or directory`);
+  });
+
   it('reports a target that cannot be created as a one-line error', async () => {
     await fsp.writeFile(path.join(tmp, 'plainfile'), 'x');
     const err = await openBackend(`file://${tmp}/plainfile/sub`).catch((e: unknown) => e);

@@ -5,7 +5,8 @@
  * restored. Needs `npm run build` (npm test builds first).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,5 +89,42 @@ describe('encrypted archives through the CLI', () => {
     r = restoreCli(['--sign-key', '572BA39CF3188FFB', `file://${fx}/pubkey-signed/archive`, out()], env);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
+  });
+
+  it('a volume that matches its manifest hash streams into the restore, and its MDC is still checked at the end', () => {
+    const src = path.join(work, 'mdc-src');
+    mkdirSync(src);
+    writeFileSync(path.join(src, 'a.txt'), 'some content\n'.repeat(1000));
+    const target = path.join(work, 'mdc-target');
+    const cache = path.join(work, 'mdc-cache');
+    const passphrase = 'mdc-test-passphrase';
+    const env = { PATH: process.env.PATH!, HOME: work, PASSPHRASE: passphrase, TZ: 'UTC' };
+    const full = spawnSync(bin, ['full', '--archive-dir', cache, src, `file://${target}`], { encoding: 'utf8', env });
+    expect(full.stderr).toBe('');
+    const restoreWith = (dest: string) =>
+      spawnSync(bin, ['restore', '--archive-dir', cache, `file://${target}`, dest], { encoding: 'utf8', env });
+    expect(restoreWith(out()).status).toBe(0);
+
+    // The volume remade with an end mark and 3 MiB of junk after it (as gpg volumes may carry), so
+    // the tar reader is done long before the MDC is reached; then the junk is damaged, and the
+    // cache's manifest is made to vouch for the damaged bytes.
+    const vol = path.join(target, readdirSync(target).find((n) => n.endsWith('.vol1.difftar.gpg'))!);
+    const oldSha1 = createHash('sha1').update(readFileSync(vol)).digest('hex');
+    const gnupg = path.join(work, 'mdc-gnupg');
+    mkdirSync(gnupg, { mode: 0o700 });
+    const gpg = (args: string[], input?: Buffer) =>
+      spawnSync('gpg', ['--homedir', gnupg, '--batch', '--quiet', '--pinentry-mode', 'loopback', '--passphrase', passphrase, ...args], { input, maxBuffer: 64 << 20 });
+    const plain = gpg(['--decrypt', vol]).stdout;
+    expect(plain.length).toBeGreaterThan(0);
+    const remade = gpg(['--symmetric', '--compress-algo', 'none', '-o', '-'], Buffer.concat([plain, Buffer.alloc(1024), randomBytes(3 << 20)])).stdout;
+    remade[remade.length - 1000] ^= 1;
+    writeFileSync(vol, remade);
+    const manifestDir = readdirSync(cache).map((d) => path.join(cache, d)).find((d) => readdirSync(d).some((n) => n.endsWith('.manifest')))!;
+    const manifest = path.join(manifestDir, readdirSync(manifestDir).find((n) => n.endsWith('.manifest'))!);
+    writeFileSync(manifest, readFileSync(manifest, 'latin1').replace(oldSha1, createHash('sha1').update(remade).digest('hex')), 'latin1');
+
+    const r = restoreWith(out());
+    expect(r.stderr).toMatch(new RegExp(`^duplicity-ts: failed to decrypt ${path.basename(vol).replace(/\./g, '\\.')}: [^\n]*MDC[^\n]*\n$`));
+    expect(r.status).toBe(31);
   });
 });

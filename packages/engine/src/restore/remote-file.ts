@@ -1,8 +1,25 @@
 /**
- * Getting one backend file's plaintext (FORMAT.md §9.6): download to the temp dir, check the SHA1
- * from the manifest on the downloaded bytes, then decrypt (pgp) or gunzip. Encrypted files are
- * decrypted to a temp file first, so the MDC and any required signature are checked before a
- * byte of their content is used.
+ * Getting one backend file's plaintext (FORMAT.md §9.6): the file is read in place when the backend
+ * has it on a local file system (file://), else downloaded to the temp dir; the SHA1 from the
+ * manifest is checked on those bytes, then they are decrypted (pgp) or gunzipped.
+ *
+ * When an encrypted file's plaintext may be used before its MDC (and signature) are checked:
+ * - A file with no manifest hash (manifests, signature files, volumes of manifests without
+ *   hashes) is decrypted to a temp file first, so nothing of it is used before the MDC and any
+ *   required signature are checked.
+ * - A volume whose bytes matched the SHA1 recorded in its manifest streams straight into the
+ *   restore. Its content is as authenticated as its own MDC would make it: the manifest's MDC was
+ *   checked when it was decrypted (a cache copy came from there), so whoever made the manifest
+ *   could have made the volume, and the manifest names exactly these bytes (a server without the
+ *   passphrase can make neither; with public-key encryption, anyone with the public key can make
+ *   both, which only a required signer rules out). The MDC is still checked at the end (finish()
+ *   reads what the tar reader left after the end mark) and a failure is still an error. This
+ *   saves writing and reading back the whole plaintext once more, the biggest cost of an
+ *   encrypted restore.
+ * - Except when a signer is required (--sign-key): manifests are accepted unsigned, as duplicity
+ *   does, so a manifest does not vouch for the signer and those volumes keep the temp-first path.
+ * Read in place, a file could in principle change between the hash pass and the decrypting read
+ * (someone writing into the backup directory meanwhile); the MDC check at the end catches that.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, createReadStream, openSync } from 'node:fs';
@@ -14,7 +31,7 @@ import type { Backend } from '@duplicity-ts/backends';
 import type { DecryptOptions } from '@duplicity-ts/pgp';
 import type { ParsedName } from '@duplicity-ts/archive';
 import { sha1OfFile } from './file-hash.js';
-import { GATHER, writePieces } from './piece-writer.js';
+import { PieceWriter } from './piece-writer.js';
 
 /** What the read side needs to log; the CLI's session log fits. */
 export interface ReadLog {
@@ -66,6 +83,20 @@ export { sha1OfFile } from './file-hash.js';
  */
 const READ_CHUNK = 1 << 20;
 
+/**
+ * Where to read a backend file: in place when the backend offers a local path, else a downloaded
+ * temp copy (`temp`: to be removed after use).
+ */
+async function localFile(ctx: ReadContext, name: string): Promise<{ file: string; temp: boolean }> {
+  if (!ctx.backend.localPath) return { file: await download(ctx, name), temp: true };
+  try {
+    return { file: await ctx.backend.localPath(name), temp: false };
+  } catch (err) {
+    const e = err as { exitCode?: number; message?: string };
+    throw userError(`failed to download ${name}: ${e.message ?? String(err)}`, typeof e.exitCode === 'number' ? e.exitCode : 53);
+  }
+}
+
 async function decryptOptions(ctx: ReadContext, name: string): Promise<DecryptOptions> {
   if (!ctx.decryptOptions) throw userError(`failed to read ${name}: it is encrypted and no passphrase or key was given`, 31);
   return ctx.decryptOptions();
@@ -84,38 +115,90 @@ export async function decryptToTemp(ctx: ReadContext, name: string, src: string,
   try {
     const fd = openSync(out, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
-      await writePieces(fd, decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts), Buffer.allocUnsafe(GATHER));
+      await new PieceWriter().write(fd, decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts));
     } finally {
       closeSync(fd);
     }
   } catch (err) {
     await rm(out, { force: true });
-    const e = err as { exitCode?: number; message?: string };
-    let code = typeof e.exitCode === 'number' ? e.exitCode : 31;
-    let message = e.message ?? String(err);
-    if (code === 31 && !all.passphrase) {
-      // Unattended, duplicity's passphrase prompt meets end of input and it ends with exit 30.
-      code = 30;
-      if (!message.includes('PASSPHRASE')) message += ' (PASSPHRASE is not set)';
-    }
-    throw userError(`failed to decrypt ${name}: ${message}`, code);
+    throw decryptFailure(name, err, all);
   }
   return out;
 }
 
-/** A fetched file whose plaintext can be read once; dispose() removes its temp files. */
-export interface FetchedFile {
-  plaintext(): AsyncIterable<Uint8Array>;
-  dispose(): Promise<void>;
+/** A decryption error as the one-line user error duplicity's exit codes call for. */
+function decryptFailure(name: string, err: unknown, opts: DecryptOptions): Error {
+  const e = err as { exitCode?: number; message?: string };
+  let code = typeof e.exitCode === 'number' ? e.exitCode : 31;
+  let message = e.message ?? String(err);
+  if (code === 31 && !opts.passphrase) {
+    // Unattended, duplicity's passphrase prompt meets end of input and it ends with exit 30.
+    code = 30;
+    if (!message.includes('PASSPHRASE')) message += ' (PASSPHRASE is not set)';
+  }
+  return userError(`failed to decrypt ${name}: ${message}`, code);
 }
 
 /**
- * Downloads a backend file and prepares its plaintext. `expectedSha1` (a volume's manifest hash) is
- * checked on the downloaded bytes; a mismatch is exit 21.
+ * A hash-checked encrypted volume decrypted as it is read (see the module comment). The tar reader
+ * stops at the end mark and closes its source; that does not end the decryption, finish() does:
+ * it reads the rest of the message, where the MDC and signature are checked.
+ */
+async function streamedDecryption(ctx: ReadContext, name: string, src: string, dispose: () => Promise<void>): Promise<FetchedFile> {
+  const opts = await decryptOptions(ctx, name);
+  const { decrypt } = await import('@duplicity-ts/pgp');
+  // Opened on first read: a prefetched volume that is never read (the reader stopped early) must
+  // leave no open file behind, and a generator closed before it started runs no cleanup.
+  let it: AsyncIterator<Uint8Array> | undefined;
+  let done = false;
+  const next = async (): Promise<IteratorResult<Uint8Array>> => {
+    if (done) return { done: true, value: undefined };
+    try {
+      it ??= decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts)[Symbol.asyncIterator]();
+      const r = await it.next();
+      if (r.done) done = true;
+      return r;
+    } catch (err) {
+      done = true;
+      throw decryptFailure(name, err, opts);
+    }
+  };
+  const reader: AsyncIterator<Uint8Array> = { next, return: async () => ({ done: true, value: undefined }) };
+  return {
+    plaintext: () => ({ [Symbol.asyncIterator]: () => reader }),
+    finish: async () => {
+      while (!(await next()).done);
+    },
+    dispose: async () => {
+      if (!done) {
+        done = true;
+        await it?.return?.(undefined).catch(() => undefined);
+      }
+      await dispose();
+    },
+  };
+}
+
+/**
+ * A fetched file whose plaintext can be read once. A reader that stops early (a tar end mark) and
+ * wants the whole file checked calls finish(); dispose() ends the reading and removes temp files.
+ */
+export interface FetchedFile {
+  plaintext(): AsyncIterable<Uint8Array>;
+  /** Reads what the reader left of the plaintext, completing its checks (a streamed volume's MDC). */
+  finish(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+const noFinish = async () => {};
+
+/**
+ * Gets a backend file (in place or downloaded) and prepares its plaintext. `expectedSha1` (a
+ * volume's manifest hash) is checked on the file's bytes; a mismatch is exit 21.
  */
 export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedName, expectedSha1?: string): Promise<FetchedFile> {
-  const raw = await download(ctx, name);
-  const temps = [raw];
+  const { file: raw, temp } = await localFile(ctx, name);
+  const temps = temp ? [raw] : [];
   const dispose = async () => {
     await Promise.all(temps.map((t) => rm(t, { force: true })));
   };
@@ -127,13 +210,17 @@ export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedNa
       }
     }
     if (parsed.encrypted) {
-      const plain = await decryptToTemp(ctx, name, raw, parsed.kind === 'volume');
+      const isVolume = parsed.kind === 'volume';
+      if (isVolume && expectedSha1 !== undefined && (await decryptOptions(ctx, name)).requireSigner === undefined) {
+        return await streamedDecryption(ctx, name, raw, dispose);
+      }
+      const plain = await decryptToTemp(ctx, name, raw, isVolume);
       temps.push(plain);
-      await rm(raw, { force: true });
-      return { plaintext: () => createReadStream(plain, { highWaterMark: READ_CHUNK }), dispose };
+      if (temp) await rm(raw, { force: true });
+      return { plaintext: () => createReadStream(plain, { highWaterMark: READ_CHUNK }), finish: noFinish, dispose };
     }
-    if (parsed.compressed) return { plaintext: () => gunzipStream(name, raw), dispose };
-    return { plaintext: () => createReadStream(raw, { highWaterMark: READ_CHUNK }), dispose };
+    if (parsed.compressed) return { plaintext: () => gunzipStream(name, raw), finish: noFinish, dispose };
+    return { plaintext: () => createReadStream(raw, { highWaterMark: READ_CHUNK }), finish: noFinish, dispose };
   } catch (err) {
     await dispose();
     throw err;

@@ -14,7 +14,7 @@ import { metadataKey } from '../cache/archive-dir.js';
 import { fetchFile, quietLog, readAll, tempPath, userError, type ReadContext } from './remote-file.js';
 import { SetReader, volumesFor, type SetEntry } from './set-reader.js';
 import { TargetWriter } from './target-writer.js';
-import { GATHER, writePieces } from './piece-writer.js';
+import { PieceWriter } from './piece-writer.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -103,9 +103,9 @@ async function* applyChain(ctx: ReadContext, base: SetEntry, diffs: SetEntry[]):
   }
   let current = tempPath(ctx, 'stage');
   const temps = new Set<string>([current]);
-  const gather = Buffer.allocUnsafe(GATHER);
+  const writer = new PieceWriter();
   try {
-    await writeStage(current, base.body, gather);
+    await writeStage(current, base.body, writer);
     for (let i = 0; i < diffs.length; i++) {
       const basis = await fileBasis(current);
       try {
@@ -116,7 +116,7 @@ async function* applyChain(ctx: ReadContext, base: SetEntry, diffs: SetEntry[]):
           const next = tempPath(ctx, 'stage');
           temps.add(next);
           // Written piece by piece before the next is made, so the patch may reuse its output buffer.
-          await writeStage(next, patch(basis, diffs[i].body, { reuseOutput: true }), gather);
+          await writeStage(next, patch(basis, diffs[i].body, { reuseOutput: true }), writer);
           rmSync(current, { force: true });
           temps.delete(current);
           current = next;
@@ -133,10 +133,10 @@ async function* applyChain(ctx: ReadContext, base: SetEntry, diffs: SetEntry[]):
   }
 }
 
-async function writeStage(file: string, content: AsyncIterable<Uint8Array>, gather: Buffer): Promise<void> {
+async function writeStage(file: string, content: AsyncIterable<Uint8Array>, writer: PieceWriter): Promise<void> {
   const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
-    await writePieces(fd, content, gather);
+    await writer.write(fd, content);
   } finally {
     closeSync(fd);
   }

@@ -129,6 +129,8 @@ export class SetReader {
           }
           yield { kind, multivol, index: parsed.index, header, body };
         }
+        // Past the tar end mark: a streamed volume's MDC is checked there.
+        await fetched.finish();
       } finally {
         await fetched.dispose();
       }

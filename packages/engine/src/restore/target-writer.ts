@@ -28,7 +28,7 @@ import {
 import { promisify } from 'node:util';
 import type { Index, TarHeader } from '@duplicity-ts/archive';
 import { OwnerMap } from '../owners.js';
-import { GATHER, writePieces } from './piece-writer.js';
+import { PieceWriter } from './piece-writer.js';
 import { userError, type ReadLog, quietLog } from './remote-file.js';
 
 const run = promisify(execFile);
@@ -70,7 +70,7 @@ export class TargetWriter {
    * lstat that clears an existing one is skipped (O_EXCL / mkdir still refuse anything unexpected).
    */
   private fresh = false;
-  private gather?: Buffer;
+  private pieces?: PieceWriter;
   written = 0;
 
   constructor(
@@ -200,7 +200,8 @@ export class TargetWriter {
    * Writes one item at `rel` (relative to the target). `content` is the regular file's data.
    * File system calls are synchronous on purpose: they are small and hit the page cache, and a
    * thread-pool round trip for each of the five or so calls per item would cost more than the calls
-   * (thousands of small files); the thread pool stays free for inflating the next volume.
+   * (thousands of small files); the thread pool stays free for inflating the next volume. Only the
+   * content of a big file is written on the pool, one buffer while the next fills (PieceWriter).
    */
   async write(rel: Index, h: TarHeader, content?: AsyncIterable<Uint8Array>): Promise<void> {
     TargetWriter.checkIndex(rel);
@@ -237,7 +238,7 @@ export class TargetWriter {
         try {
           if (content) {
             try {
-              await writePieces(fd, content, (this.gather ??= Buffer.allocUnsafe(GATHER)));
+              await (this.pieces ??= new PieceWriter()).write(fd, content);
             } catch (err) {
               // Content that failed midway (a damaged volume, a bad delta) must not stay as a short file.
               rmSync(p, { force: true });
