@@ -35,6 +35,7 @@ export async function checkLastManifest(ctx: ReadContext, set: BackupSet, log: B
     const f = await fetchFile(ctx, remote.name, remote.parsed);
     try {
       theirs = Manifest.parse(await readAll(f.plaintext()));
+      await f.finish();
     } finally {
       await f.dispose();
     }
