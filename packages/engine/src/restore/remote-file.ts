@@ -32,6 +32,7 @@ import type { DecryptOptions } from '@duplicity-ts/pgp';
 import type { ParsedName } from '@duplicity-ts/archive';
 import { sha1OfFile } from './file-hash.js';
 import { PieceWriter } from './piece-writer.js';
+import { decryptOnWorker, startsWithSymmetricSessionKey, workerDecryptionAvailable } from './decryption-worker.js';
 
 /** What the read side needs to log; the CLI's session log fits. */
 export interface ReadLog {
@@ -147,14 +148,20 @@ function decryptFailure(name: string, err: unknown, opts: DecryptOptions): Error
 async function streamedDecryption(ctx: ReadContext, name: string, src: string, dispose: () => Promise<void>): Promise<FetchedFile> {
   const opts = await decryptOptions(ctx, name);
   const { decrypt } = await import('@duplicity-ts/pgp');
+  // A passphrase-only message is decrypted on a worker thread, beside the main thread's tar and
+  // file work (decryption-worker.ts); keys and signer checks stay here.
+  const onWorker =
+    opts.passphrase !== undefined && !opts.requireSigner && !opts.onSignature && workerDecryptionAvailable() && startsWithSymmetricSessionKey(src);
+  const open = (): AsyncIterator<Uint8Array> =>
+    onWorker ? decryptOnWorker(src, opts.passphrase!) : decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts)[Symbol.asyncIterator]();
   // Opened on first read: a prefetched volume that is never read (the reader stopped early) must
-  // leave no open file behind, and a generator closed before it started runs no cleanup.
+  // leave no open file behind (or worker running), and a generator closed before it started runs no cleanup.
   let it: AsyncIterator<Uint8Array> | undefined;
   let done = false;
   const next = async (): Promise<IteratorResult<Uint8Array>> => {
     if (done) return { done: true, value: undefined };
     try {
-      it ??= decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts)[Symbol.asyncIterator]();
+      it ??= open();
       const r = await it.next();
       if (r.done) done = true;
       return r;
