@@ -4,10 +4,11 @@
  * owner and whole-second mtime (not size, unless --compare-size), so this does too.
  */
 import { compareIndex, type TarHeader } from '@duplicity-ts/archive';
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { Signature, SignatureBuilder } from '@duplicity-ts/rsync';
 import type { BaseEntry } from './base-signatures.js';
 import type { SourceEntry, SourceType } from './source-walk.js';
+import { openRegularFileSync } from './payload-chunks.js';
 
 export type Change =
   | { op: 'unchanged'; src: SourceEntry; base: BaseEntry }
@@ -108,11 +109,10 @@ function sizeFitsSignature(src: SourceEntry, sigBytes: Buffer): boolean {
   return Buffer.from(sig.records.subarray(sig.records.length - recordLen)).equals(fresh.subarray(12));
 }
 
-/** `length` bytes at `position`, synchronously: one small read, from the page cache as a rule. O_NONBLOCK: never hang on a FIFO swapped in. */
+/** `length` bytes at `position`, synchronously: one small read, from the page cache as a rule. */
 function readAt(p: Buffer, position: number, length: number): Buffer {
-  const fd = openSync(p, constants.O_RDONLY | constants.O_NONBLOCK);
+  const fd = openRegularFileSync(p);
   try {
-    if (!fstatSync(fd).isFile()) throw new Error('not a regular file');
     const buf = Buffer.allocUnsafe(length);
     let got = 0;
     while (got < length) {

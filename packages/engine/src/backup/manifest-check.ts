@@ -10,26 +10,18 @@
  * decrypted: with the encryption key's secret half off the client it cannot, and duplicity logs
  * the failure and goes on.
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { Manifest } from '@duplicity-ts/archive';
 import type { BackupSet } from '../collection/backup-set.js';
-import { metadataKey } from '../cache/archive-dir.js';
 import { fetchFile, readAll, userError, type ReadContext } from '../restore/remote-file.js';
 import type { BackupLog } from './set-writer.js';
 
 export const MANIFEST_MISMATCH =
   'Fatal Error: Remote manifest does not match local one.  Either the remote backup set or the local archive directory has been corrupted.';
 
-export async function checkLastManifest(ctx: ReadContext, set: BackupSet, log: BackupLog): Promise<void> {
+/** Compares `local`, the archive dir's copy of `set`'s manifest, with the backend's. */
+export async function checkLastManifest(ctx: ReadContext, set: BackupSet, local: Manifest, log: BackupLog): Promise<void> {
   const remote = set.remoteManifest;
   if (!remote) return;
-  let local: Manifest;
-  try {
-    local = Manifest.parse(await readFile(path.join(ctx.archiveDir, metadataKey(remote.name))));
-  } catch {
-    return; // No readable cache copy: the sync step would have made one; nothing to compare.
-  }
   let theirs: Manifest;
   try {
     const f = await fetchFile(ctx, remote.name, remote.parsed);
@@ -59,10 +51,11 @@ function difference(a: Manifest, b: Manifest): string | undefined {
 }
 
 /**
- * A gpg-level failure, not a backend or disk error: exit 31 (wrong passphrase, no secret key, bad
- * MDC) or 30 (no PASSPHRASE at all, as in a public-key backup that needs none).
+ * A gpg-level failure as fetchFile reports it, not a backend or disk error: exit 31 (wrong
+ * passphrase, no secret key, bad MDC) or 30 (no PASSPHRASE at all, as in a public-key backup that
+ * needs none).
  */
 function cannotDecrypt(err: unknown): boolean {
   const code = (err as { exitCode?: number }).exitCode;
-  return code === 31 || code === 30 || (err as Error)?.name === 'PgpError';
+  return code === 31 || code === 30;
 }

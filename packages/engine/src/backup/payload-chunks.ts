@@ -4,6 +4,7 @@
  * of exactly k·65536 bytes ends with an empty chunk. A payload shorter than 65536 bytes is one
  * plain entry; anything longer becomes `multivol_*` chunks 1..n.
  */
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 
 export const CHUNK_SIZE = 65536;
@@ -92,4 +93,19 @@ export function looksIncompressible(chunk: Uint8Array): boolean {
     }
   }
   return entropy > 7.8;
+}
+
+/**
+ * Opens a source file for a synchronous read. O_NONBLOCK: a file swapped for a FIFO since the walk
+ * must not hang the run; the fstat check then rejects it.
+ */
+export function openRegularFileSync(p: Buffer): number {
+  const fd = openSync(p, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    if (!fstatSync(fd).isFile()) throw new Error('not a regular file any more');
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
 }

@@ -3,14 +3,14 @@
  * collection and cache code, decides full or incremental as duplicity does (no chain, explicit
  * `full`, --full-if-older-than), checks the chain's Hostname and Localdir, and writes the set.
  */
-import { readFile, rm, stat, statfs } from 'node:fs/promises';
+import { rm, stat, statfs } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import path from 'node:path';
-import { Manifest, parseTimeArg, type NamePrefixes } from '@duplicity-ts/archive';
+import { parseTimeArg, type Manifest, type NamePrefixes } from '@duplicity-ts/archive';
 import type { Backend } from '@duplicity-ts/backends';
 import type { DecryptOptions, EncryptOptions } from '@duplicity-ts/pgp';
 import { scanCollection, type Collection } from '../collection/collection.js';
-import { listArchiveDir, metadataKey, syncArchiveDir, type MetadataSyncMode } from '../cache/archive-dir.js';
+import { listArchiveDir, metadataKey, readCachedManifest, syncArchiveDir, type MetadataSyncMode } from '../cache/archive-dir.js';
 import { OwnerMap } from '../owners.js';
 import { lastFullBackupLine, matchedChain } from '../listing/collection-status.js';
 import { canonicalRoot, Selector, type SelectionRule } from '../selection/selector.js';
@@ -140,8 +140,12 @@ export async function runBackup(r: BackupRequest): Promise<BackupResult> {
   let base;
   if (type === 'inc') {
     const last = chain!.sets[chain!.sets.length - 1];
-    await checkLastManifest(readCtx, last, r.log);
-    if (!r.allowSourceMismatch) await checkSource(r, last.remoteManifest?.name, hostname, localdir);
+    // Read once for both checks: no readable cache copy means nothing to compare against.
+    const cached = last.remoteManifest ? readCachedManifest(r.archiveDir, last) : undefined;
+    if (cached) {
+      await checkLastManifest(readCtx, last, cached, r.log);
+      if (!r.allowSourceMismatch) checkSource(cached, hostname, localdir);
+    }
     baseTime = chain!.endTime;
     if (time <= baseTime) {
       if (r.fixedTime) throw backupError(`the current time ${time} is not after the last backup (${baseTime})`, 30);
@@ -240,15 +244,7 @@ async function dropLocalPartials(r: BackupRequest, col: Collection): Promise<voi
 }
 
 /** Hostname and Localdir of the chain's last manifest must match this run (§11.3): exit 3 / 42. */
-async function checkSource(r: BackupRequest, manifestName: string | undefined, hostname: string, localdir: string): Promise<void> {
-  if (!manifestName) return;
-  const local = path.join(r.archiveDir, metadataKey(manifestName));
-  let m: Manifest;
-  try {
-    m = Manifest.parse(await readFile(local));
-  } catch {
-    return; // No readable cache copy: nothing to compare against.
-  }
+function checkSource(m: Manifest, hostname: string, localdir: string): void {
   const short = (h: string) => h.split('.')[0];
   if (m.hostname && m.hostname !== hostname && short(m.hostname) !== short(hostname)) {
     throw backupError(

@@ -6,7 +6,7 @@
  * complete. The archive dir keeps `.part` copies while the set is being written and plain final
  * copies afterwards (§11.7).
  */
-import { closeSync, constants as fsConstants, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, readSync } from 'node:fs';
 import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -20,7 +20,7 @@ import {
   type NamePrefixes,
   type TarHeader,
 } from '@duplicity-ts/archive';
-import { DeltaBuilder, duplicitySignatureParams, Signature, SignatureBuilder, type SignatureJob, SignatureWorker } from '@duplicity-ts/rsync';
+import { DeltaBuilder, duplicitySignatureParams, Signature, SignatureBuilder, type SignatureJob, type SignatureParams, SignatureWorker } from '@duplicity-ts/rsync';
 import type { Backend } from '@duplicity-ts/backends';
 import type { EncryptOptions } from '@duplicity-ts/pgp';
 import { BackupStatistics } from '../stats.js';
@@ -29,7 +29,7 @@ import { walkSource, type SourceEntry } from './source-walk.js';
 import { detectChanges, deviceNumbers, type OwnerResolver } from './change-detector.js';
 import type { BaseEntry } from './base-signatures.js';
 import { OwnerNames } from '../owners.js';
-import { chunk64k, CHUNK_SIZE, readFileAhead } from './payload-chunks.js';
+import { chunk64k, CHUNK_SIZE, openRegularFileSync, readFileAhead } from './payload-chunks.js';
 import { SigtarWriter } from './sigtar-writer.js';
 import { Uploader } from './uploader.js';
 import { VolumeFile, type ClosedFile, type VolumeEncoding } from './volume-file.js';
@@ -175,7 +175,6 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   ): Promise<{ read: number; payload: number } | null> => {
     let fh;
     let whole: Buffer | undefined;
-    let sigJob: SignatureJob | undefined;
     try {
       // The small-file buffer is reused by the next file: everything below copies what it keeps
       // (signature, delta, volume blocks) before this file's entries are done.
@@ -186,13 +185,14 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
       o.log.warn(`Error reading file ${displayPath(src.index)}: ${(err as Error).message}`);
       return null;
     }
+    const params = duplicitySignatureParams(src.stat.size, o.maxBlocksize);
+    // A big file's signature is hashed on a worker thread while this thread compresses or deltas
+    // the same bytes; for small files the round trips would cost more than the hashing.
+    const sig =
+      src.stat.size >= BACKGROUND_SIGNATURE_MIN && SignatureWorker.accepts(params)
+        ? (sigWorker ??= new SignatureWorker()).job(params)
+        : inThreadSignature(params);
     try {
-      const params = duplicitySignatureParams(src.stat.size, o.maxBlocksize);
-      // A big file's signature is hashed on a worker thread while this thread compresses or deltas
-      // the same bytes; for small files the round trips would cost more than the hashing.
-      const background = src.stat.size >= BACKGROUND_SIGNATURE_MIN && SignatureWorker.accepts(params);
-      if (background) sigJob = (sigWorker ??= new SignatureWorker()).job(params);
-      const sigBuilder = background ? undefined : new SignatureBuilder(params);
       const sigLen = (n: number) => 12 + Math.ceil(n / params.blockLen) * (4 + params.strongLen);
       const sigName = formatEntryName('signature', src.index, { isDir: false, stream: 'sigtar' });
       const predicted = sigLen(src.stat.size);
@@ -203,16 +203,12 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
           read += buf.length;
           bytesRead += buf.length;
           o.onProgress?.(bytesRead);
-          if (sigJob) for (const s of await sigJob.update(buf)) await sigtar.payload(s);
-          else {
-            const s = sigBuilder!.update(buf);
-            if (s.length) await sigtar.payload(s);
-          }
+          for (const s of await sig.update(buf)) if (s.length) await sigtar.payload(s);
           yield buf;
         }
       }
-      async function* delta(sig: Signature): AsyncGenerator<Uint8Array> {
-        const d = new DeltaBuilder(sig);
+      async function* delta(old: Signature): AsyncGenerator<Uint8Array> {
+        const d = new DeltaBuilder(old);
         for await (const buf of content()) {
           const out = d.update(buf);
           if (out.length) yield out;
@@ -238,11 +234,11 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
           moreChunks: !single && chunk.length === CHUNK_SIZE,
         });
       }
-      for (const tail of sigJob ? await sigJob.final() : [sigBuilder!.final()]) if (tail.length) await sigtar.payload(tail);
+      for (const tail of await sig.final()) if (tail.length) await sigtar.payload(tail);
       await sigtar.endPayload(sigAt, predicted, (n) => encodeTarEntry(header(src, sigName, n)));
       return { read, payload };
     } finally {
-      sigJob?.abort();
+      sig.abort();
       await fh?.close();
     }
   };
@@ -366,21 +362,27 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
 }
 
 const SMALL_FILE = 256 * 1024;
+
+/** One file's signature, hashed on the SignatureWorker (a SignatureJob) or on this thread. */
+type FileSignature = Pick<SignatureJob, 'update' | 'final' | 'abort'>;
+
+function inThreadSignature(params: SignatureParams): FileSignature {
+  const b = new SignatureBuilder(params);
+  return { update: async (chunk) => [b.update(chunk)], final: async () => [b.final()], abort() {} };
+}
 /** Files from this size on get their signature hashed on a worker thread. */
 const BACKGROUND_SIGNATURE_MIN = 4 << 20;
 
 /**
  * A small file's bytes in one synchronous open/read/close. From the page cache these take
  * microseconds; as promises each is a thread-pool round trip, which made reading thousands of small
- * files cost more than everything else done with them. O_NONBLOCK: a file swapped for a FIFO since
- * the walk must not hang the run (the fstat check then rejects it). The bytes are read into
+ * files cost more than everything else done with them. The bytes are read into
  * `scratch.buf` when they fit (the result is a view of it, valid until the next call), else into a
  * buffer of their own.
  */
 function readSmallFile(p: Buffer, expected: number, scratch: { buf: Buffer }): Buffer {
-  const fd = openSync(p, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  const fd = openRegularFileSync(p);
   try {
-    if (!fstatSync(fd).isFile()) throw new Error('not a regular file any more');
     // One byte more than expected shows growth; then read on until the end.
     let buf = expected < scratch.buf.length ? scratch.buf : Buffer.allocUnsafe(expected + 1);
     let len = 0;

@@ -29,7 +29,7 @@ export class PieceWriter {
         let off = 0;
         while (off < piece.length) {
           const n = Math.min(piece.length - off, buf.length - len);
-          buf.set(off === 0 && n === piece.length ? piece : piece.subarray(off, off + n), len);
+          buf.set(piece.subarray(off, off + n), len);
           len += n;
           off += n;
           if (len === buf.length) {

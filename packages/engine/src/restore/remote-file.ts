@@ -145,8 +145,7 @@ function decryptFailure(name: string, err: unknown, opts: DecryptOptions): Error
  * stops at the end mark and closes its source; that does not end the decryption, finish() does:
  * it reads the rest of the message, where the MDC and signature are checked.
  */
-async function streamedDecryption(ctx: ReadContext, name: string, src: string, dispose: () => Promise<void>): Promise<FetchedFile> {
-  const opts = await decryptOptions(ctx, name);
+async function streamedDecryption(name: string, src: string, opts: DecryptOptions, dispose: () => Promise<void>): Promise<FetchedFile> {
   const { decrypt } = await import('@duplicity-ts/pgp');
   // A passphrase-only message is decrypted on a worker thread, beside the main thread's tar and
   // file work (decryption-worker.ts); keys and signer checks stay here.
@@ -218,8 +217,9 @@ export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedNa
     }
     if (parsed.encrypted) {
       const isVolume = parsed.kind === 'volume';
-      if (isVolume && expectedSha1 !== undefined && (await decryptOptions(ctx, name)).requireSigner === undefined) {
-        return await streamedDecryption(ctx, name, raw, dispose);
+      if (isVolume && expectedSha1 !== undefined) {
+        const opts = await decryptOptions(ctx, name);
+        if (opts.requireSigner === undefined) return await streamedDecryption(name, raw, opts, dispose);
       }
       const plain = await decryptToTemp(ctx, name, raw, isVolume);
       temps.push(plain);
