@@ -33,7 +33,7 @@ const repo = fileURLToPath(new URL('../../', import.meta.url));
 const OURS = path.join(repo, 'node_modules/.bin/duplicity-ts');
 const MB = 1024 * 1024;
 const sizeMB = Number(process.env.BENCH_SIZE_MB ?? 1024);
-const modes = (process.env.BENCH_MODES ?? 'plain,symmetric').split(',');
+const modes = (process.env.BENCH_MODES ?? 'plain,symmetric,pubkey').split(',');
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const tools = (process.env.BENCH_TOOLS ?? 'duplicity-ts,duplicity,restic,borg').split(',').filter((t) => t === 'duplicity-ts' || has(t));
 const work = mkdtempSync(path.join(process.env.BENCH_DIR ?? tmpdir(), 'dts-bench-'));
@@ -171,8 +171,36 @@ function record(tool, mode, op, r, mb, target) {
   console.log(`${tool.padEnd(13)} ${mode.padEnd(10)} ${op.padEnd(12)} ${r.secs.toFixed(2).padStart(8)} s ${(mb / r.secs).toFixed(1).padStart(8)} MB/s  CPU ${r.cpu.toFixed(2).padStart(6)} s  peak RSS ${r.rssMB.toFixed(0)} MB${sz}`);
 }
 
-function dupArgs(tool, mode) {
-  return mode === 'plain' ? ['--no-encryption'] : [];
+/**
+ * The seed's mode: volumes encrypted to one RSA key and signed with another (FORMAT.md §9.2), both in one
+ * throwaway GnuPG home here so that the restore has the encryption key's secret half too. Made once per
+ * bench; PASSPHRASE unlocks the signing key while backing up and the encryption key while restoring.
+ */
+let pubkeyIds;
+function pubkeySetup() {
+  if (pubkeyIds) return pubkeyIds;
+  const home = path.join(work, 'gnupg');
+  mkdirSync(home, { mode: 0o700 });
+  const gpg = (args) => execFileSync('gpg', ['--homedir', home, '--batch', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', PASS, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const ids = {};
+  for (const role of ['encrypt', 'sign']) {
+    const uid = `Bench ${role} <${role}@bench.invalid>`;
+    gpg(['--quick-gen-key', uid, 'rsa3072', role === 'sign' ? 'cert,sign' : 'cert', 'never']);
+    const fpr = gpg(['--with-colons', '--list-keys', uid]).split('\n').find((l) => l.startsWith('fpr:')).split(':')[9];
+    if (role === 'encrypt') gpg(['--quick-add-key', fpr, 'rsa3072', 'encr', 'never']);
+    ids[role] = fpr.slice(-16);
+  }
+  spawnSync('gpgconf', ['--homedir', home, '--kill', 'all']);
+  pubkeyIds = { home, ...ids };
+  return pubkeyIds;
+}
+
+function dupArgs(tool, mode, state) {
+  if (mode === 'plain') return ['--no-encryption'];
+  if (mode !== 'pubkey') return [];
+  const { encrypt, sign } = pubkeySetup();
+  // A restore names the signing key so that signatures are checked, as the seed's restore.sh does.
+  return state === 'restore' ? ['--sign-key', sign] : ['--encrypt-key', encrypt, '--sign-key', sign];
 }
 
 /**
@@ -184,15 +212,20 @@ function warm(src) {
 }
 
 function runTool(tool, mode, src, srcMB, state, run = 0) {
+  // restic and borg have no public-key mode to compare.
+  if (mode === 'pubkey' && tool !== 'duplicity-ts' && tool !== 'duplicity') return undefined;
   const tag = run ? `${tool}-${mode}-${run}` : `${tool}-${mode}`;
   const env = { HOME: path.join(work, `home-${tag}`), PASSPHRASE: PASS, TZ: 'UTC' };
+  // duplicity asks for the signing key's passphrase separately (SIGN_PASSPHRASE) when it signs with
+  // another key than it encrypts to; duplicity-ts reads it too, falling back to PASSPHRASE.
+  if (mode === 'pubkey') Object.assign(env, { GNUPGHOME: pubkeySetup().home, SIGN_PASSPHRASE: PASS });
   mkdirSync(env.HOME, { recursive: true });
   const target = path.join(work, `target-${tag}`);
   const out = path.join(work, `restore-${tag}`);
   if (state !== 'restore') warm(src);
   if (tool === 'duplicity-ts' || tool === 'duplicity') {
     const bin = tool === 'duplicity' ? 'duplicity' : OURS;
-    const a = [...dupArgs(tool, mode), '--archive-dir', path.join(env.HOME, 'cache')];
+    const a = [...dupArgs(tool, mode, state), '--archive-dir', path.join(env.HOME, 'cache')];
     if (state === 'full') record(tool, mode, 'full', timed(bin, ['full', ...a, src, `file://${target}`], env), srcMB, target);
     else if (state === 'inc') record(tool, mode, 'incremental', timed(bin, ['incremental', ...a, src, `file://${target}`], env), srcMB, target);
     else {
