@@ -144,8 +144,13 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
       // Renamed into place: a run killed mid-write must leave the previous complete `.part`, which
       // the next run resumes from (resume.ts).
       const manifestTemp = path.join(o.archiveDir, `.duplicity-ts-${process.pid}-${o.time}.manifest`);
-      await writeFile(manifestTemp, manifest.toBuffer());
-      await rename(manifestTemp, path.join(o.archiveDir, manifestPart));
+      try {
+        await writeFile(manifestTemp, manifest.toBuffer());
+        await rename(manifestTemp, path.join(o.archiveDir, manifestPart));
+      } catch (err) {
+        await rm(manifestTemp, { force: true });
+        throw err;
+      }
     },
   });
 
