@@ -1,7 +1,8 @@
 /**
  * A backup run (FORMAT.md §11.2-11.3, §14.1): finds the chain to extend with the read side's
  * collection and cache code, decides full or incremental as duplicity does (no chain, explicit
- * `full`, --full-if-older-than), checks the chain's Hostname and Localdir, and writes the set.
+ * `full`, --full-if-older-than), checks the chain's Hostname and Localdir, and writes the set; a
+ * partial set left by an interrupted run is continued instead (resume.ts).
  */
 import { rm, stat, statfs } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
@@ -20,6 +21,8 @@ import { writeBackupSet, type BackupLog } from './set-writer.js';
 import { walkSource } from './source-walk.js';
 import { checkLastManifest } from './manifest-check.js';
 import { deletePartialSet, partialLastSet } from '../retention/cleanup.js';
+import type { NamedFile } from '../collection/backup-set.js';
+import { planResume, startResume } from './resume.js';
 
 export interface BackupRequest {
   /** `full`, `incremental` (exit 17 without a chain) or `auto` (no action word: inc, else full). */
@@ -96,8 +99,6 @@ export async function runBackup(r: BackupRequest): Promise<BackupResult> {
   const hostname = r.hostname ?? osHostname();
 
   let col = await scan(r);
-  await dropLocalPartials(r, col);
-  col = await scan(r);
   const readCtx = {
     backend: r.backend,
     archiveDir: r.archiveDir,
@@ -105,14 +106,27 @@ export async function runBackup(r: BackupRequest): Promise<BackupResult> {
     decryptOptions: r.decryptOptions,
     log: { ...r.log, debug() {} },
   };
+  const resumeReq = { col, readCtx, archiveDir: r.archiveDir, log: r.log, encrypt, compress: r.compress, prefixes: r.prefixes, shortFilenames: r.shortFilenames };
+  const resume = r.dryRun ? undefined : await planResume(resumeReq);
+  await dropLocalPartials(r, col, !!resume);
+  col = await scan(r);
   if (await syncArchiveDir(readCtx, col, r.now, r.metadataSyncMode ?? 'partial')) col = await scan(r);
 
   r.log.notice(lastFullBackupLine(col));
   const matched = matchedChain(col);
   const chain = matched?.chain;
-  const sigChain = matched?.sigChain;
+  let sigChain = matched?.sigChain;
   let type: 'full' | 'inc' = 'inc';
-  if (r.mode === 'full') type = 'full';
+  if (resume) {
+    // The partial set's type and times (§11.9), whatever the command asked for.
+    type = resume.type;
+    if (!r.allowSourceMismatch) checkSource(resume.manifest, hostname, localdir);
+    if (type === 'inc') {
+      const pick = (list: typeof col.localSigChains) => [...list].reverse().find((s) => s.endTime === resume.baseTime);
+      sigChain = pick(col.localSigChains) ?? pick(col.remoteSigChains);
+      if (!sigChain) throw backupError('Fatal Error: Unable to resume the incremental backup: the signatures of the chain it extends are missing', 17);
+    }
+  } else if (r.mode === 'full') type = 'full';
   else if (!chain || !sigChain) {
     if (r.mode === 'incremental') {
       throw backupError('Fatal Error: Unable to start incremental backup.  Old signatures not found and incremental specified', 17);
@@ -138,7 +152,14 @@ export async function runBackup(r: BackupRequest): Promise<BackupResult> {
   let time = r.now;
   let baseTime: number | undefined;
   let base;
-  if (type === 'inc') {
+  let resumePoint;
+  if (resume) {
+    time = resume.time;
+    baseTime = resume.baseTime;
+    const baseFiles = baseTime !== undefined ? sigChain!.filesAt(baseTime) : undefined;
+    resumePoint = await startResume({ ...resumeReq, col }, resume, baseFiles && (() => cachedSignatures(r.archiveDir, baseFiles)));
+    if (baseFiles) base = cachedSignatures(r.archiveDir, baseFiles);
+  } else if (type === 'inc') {
     const last = chain!.sets[chain!.sets.length - 1];
     // Read once for both checks: no readable cache copy means nothing to compare against.
     const cached = last.remoteManifest ? readCachedManifest(r.archiveDir, last) : undefined;
@@ -155,8 +176,7 @@ export async function runBackup(r: BackupRequest): Promise<BackupResult> {
         time = Math.floor(Date.now() / 1000);
       }
     }
-    const files = sigChain!.filesAt(baseTime);
-    base = combineCachedSignatures(files.map((f) => path.join(r.archiveDir, f.name.endsWith('.gz') ? f.name : `${metadataKey(f.name)}.gz`)));
+    base = cachedSignatures(r.archiveDir, sigChain!.filesAt(baseTime));
   }
 
   const statistics = await writeBackupSet({
@@ -185,6 +205,7 @@ export async function runBackup(r: BackupRequest): Promise<BackupResult> {
     concurrency: r.concurrency,
     log: r.log,
     onProgress: r.progress?.update,
+    resume: resumePoint,
   }).catch((err) => localSpaceError(err, r));
   return { type, time, baseTime, statistics };
 }
@@ -206,6 +227,11 @@ async function localSpaceError(err: unknown, r: BackupRequest): Promise<never> {
   throw backupError(`backup failed: no space left on device in the ${where}; free some space and run again`, 35);
 }
 
+/** The chain's signatures as the cache holds them (`.sigtar.gz`), combined (§5.2). */
+function cachedSignatures(archiveDir: string, files: NamedFile[]) {
+  return combineCachedSignatures(files.map((f) => path.join(archiveDir, f.name.endsWith('.gz') ? f.name : `${metadataKey(f.name)}.gz`)));
+}
+
 async function scan(r: BackupRequest): Promise<Collection> {
   let remote: string[];
   try {
@@ -218,28 +244,28 @@ async function scan(r: BackupRequest): Promise<Collection> {
 }
 
 /**
- * What an interrupted run left (FORMAT.md §11.9). duplicity resumes a partial set; duplicity-ts
- * starts it over cleanly instead: the partial set's remote volumes and signature file and its cache
- * `.part` files are deleted (what `cleanup` does), so they can never be mistaken for a set, and the
- * new run writes a complete set under a new time. The run's private temp sigtar (a dotfile) goes
- * too: the archive dir lock guarantees its writer is dead. Volumes of a run killed before its
- * first `.part` manifest stay as an incomplete set for `cleanup` (nothing names them locally).
+ * What an interrupted run left (FORMAT.md §11.9) and is not resumed (resume.ts): a partial set
+ * nothing of which can be kept is deleted everywhere (what `cleanup` does) and the new run writes a
+ * complete set under a new time; other `.part` files in the cache name no set and go too. The
+ * run's private temp sigtar and manifest (dotfiles) go in any case: the archive dir lock guarantees its
+ * writer is dead. Volumes of a run killed before its first `.part` manifest stay as an incomplete
+ * set for `cleanup` (nothing names them locally).
  */
-async function dropLocalPartials(r: BackupRequest, col: Collection): Promise<void> {
+async function dropLocalPartials(r: BackupRequest, col: Collection, resuming: boolean): Promise<void> {
   if (r.dryRun) return;
-  const partial = partialLastSet(col);
+  const partial = resuming ? undefined : partialLastSet(col);
   if (partial) {
-    r.log.notice('Last backup left a partial set; deleting it and starting over (duplicity-ts does not resume).');
+    r.log.notice('Nothing of the partial set can be kept; deleting it and starting a new set.');
     await deletePartialSet({ backend: r.backend, archiveDir: r.archiveDir, log: { ...r.log } }, col, partial);
   }
-  for (const f of col.localFiles) {
+  for (const f of resuming ? [] : col.localFiles) {
     if (f.parsed.partial) {
-      r.log.notice(`Deleting ${f.name} left by an interrupted backup; duplicity-ts does not resume it.`);
+      r.log.notice(`Deleting ${f.name} left by an interrupted backup.`);
       await rm(path.join(r.archiveDir, f.name), { force: true });
     }
   }
   for (const name of await listArchiveDir(r.archiveDir)) {
-    if (/^\.duplicity-ts-\d+-\d+\.sigtar$/.test(name)) await rm(path.join(r.archiveDir, name), { force: true });
+    if (/^\.duplicity-ts-\d+-\d+\.(sigtar|manifest)$/.test(name)) await rm(path.join(r.archiveDir, name), { force: true });
   }
 }
 

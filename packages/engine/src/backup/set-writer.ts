@@ -34,6 +34,7 @@ import { SigtarWriter } from './sigtar-writer.js';
 import { Uploader } from './uploader.js';
 import { VolumeFile, type ClosedFile, type VolumeEncoding } from './volume-file.js';
 import { VolumeWriter } from './volume-writer.js';
+import type { ResumePoint } from './resume.js';
 
 export interface BackupLog {
   info(msg: string): void;
@@ -81,6 +82,8 @@ export interface WriteSetOptions {
   log: BackupLog;
   /** Called as source bytes are read. */
   onProgress?(bytesRead: number): void;
+  /** Continue a partial set (resume.ts): replay up to its kept volumes, then write on. */
+  resume?: ResumePoint;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -115,9 +118,11 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   const sigTemp = path.join(metaDir, `.duplicity-ts-${process.pid}-${o.time}.sigtar`);
   const sigtar = await SigtarWriter.create(sigTemp);
   let sigtarPath = sigTemp;
-  const manifest = new Manifest();
-  if (o.hostname) manifest.hostname = o.hostname;
-  manifest.localdir = Buffer.from(o.localdir);
+  const manifest = o.resume?.manifest ?? new Manifest();
+  if (!o.resume) {
+    if (o.hostname) manifest.hostname = o.hostname;
+    manifest.localdir = Buffer.from(o.localdir);
+  }
   const filelist: FilelistEntry[] = [];
 
   const volumes = new VolumeWriter({
@@ -126,16 +131,26 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
     tempDir: o.tempDir,
     nameOf: volumeName,
     uploader,
+    resume: o.resume,
     onVolume: async (v, size) => {
       stats.totalDestinationSizeChange += size;
       manifest.volumes.set(v.number, v);
       if (o.dryRun) return;
-      if (v.number === 1) {
+      if (sigtarPath === sigTemp) {
         await sigtar.sync();
         sigtarPath = path.join(o.archiveDir, sigPart);
         await rename(sigTemp, sigtarPath);
       } else await sigtar.sync();
-      await writeFile(path.join(o.archiveDir, manifestPart), manifest.toBuffer());
+      // Renamed into place: a run killed mid-write must leave the previous complete `.part`, which
+      // the next run resumes from (resume.ts).
+      const manifestTemp = path.join(o.archiveDir, `.duplicity-ts-${process.pid}-${o.time}.manifest`);
+      try {
+        await writeFile(manifestTemp, manifest.toBuffer());
+        await rename(manifestTemp, path.join(o.archiveDir, manifestPart));
+      } catch (err) {
+        await rm(manifestTemp, { force: true });
+        throw err;
+      }
     },
   });
 

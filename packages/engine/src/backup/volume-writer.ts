@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Index, ManifestVolume } from '@duplicity-ts/archive';
 import { VolumeFile, type VolumeEncoding } from './volume-file.js';
 import type { Uploader } from './uploader.js';
+import type { ResumePoint } from './resume.js';
 
 /** One tar entry of the difftar: header bytes, payload, and where it sits in the index order. */
 export interface DifftarEntry {
@@ -31,6 +32,8 @@ export interface VolumeWriterOptions {
   /** null in --dry-run: nothing is uploaded. */
   uploader: Uploader | null;
   onVolume(v: ManifestVolume, size: number): void | Promise<void>;
+  /** Continuing a partial set (resume.ts): the entries its kept volumes hold are dropped, numbering goes on after them. */
+  resume?: Pick<ResumePoint, 'afterVolume' | 'holds'>;
 }
 
 const ZERO = Buffer.alloc(512);
@@ -45,6 +48,7 @@ export class VolumeWriter {
 
   constructor(private readonly o: VolumeWriterOptions) {
     this.limit = o.volsize - ROOM;
+    this.number = o.resume?.afterVolume ?? 0;
   }
 
   get volumeCount(): number {
@@ -52,6 +56,7 @@ export class VolumeWriter {
   }
 
   async add(e: DifftarEntry): Promise<void> {
+    if (this.o.resume?.holds(e)) return;
     let vol = this.current;
     // While the compressor still holds input, its size counts as if stored: volumes may come out
     // smaller than --volsize, never larger by more than an entry.
@@ -70,10 +75,13 @@ export class VolumeWriter {
     }
   }
 
-  /** Closes the last volume; a set with no entries still gets one empty volume (§6.2). */
+  /**
+   * Closes the last volume; a set with no entries still gets one empty volume (§6.2). A resumed
+   * set whose entries all were in its kept volumes gets none.
+   */
   async finish(): Promise<void> {
-    if (!this.current) this.openVolume();
-    await this.closeVolume();
+    if (!this.current && this.number === 0) this.openVolume();
+    if (this.current) await this.closeVolume();
   }
 
   abort(): void {

@@ -42,10 +42,7 @@ export function partialLastSet(col: Collection): BackupSet | undefined {
  * time, uploaded just before the run died), the cache's `.part` manifest and `.part` signatures.
  */
 export async function deletePartialSet(t: DeletionTarget, col: Collection, set: BackupSet): Promise<void> {
-  const sameTimes = (f: NamedFile) => {
-    const p = f.parsed;
-    return set.type === 'full' ? p.type === 'full-sig' && p.time === set.endTime : p.type === 'new-sig' && p.startTime === set.startTime && p.endTime === set.endTime;
-  };
+  const sameTimes = (f: NamedFile) => isSignatureOf(set, f);
   for (const n of [...set.volumes.keys()].sort((a, b) => a - b)) await deleteRemote(t, set.volumes.get(n)!.name);
   for (const f of col.remoteFiles) if (f.parsed.kind === 'signature' && sameTimes(f)) await deleteRemote(t, f.name);
   const setKey = set.localPartialManifest ? metadataKey(set.localPartialManifest.name) : undefined;
@@ -54,6 +51,13 @@ export async function deletePartialSet(t: DeletionTarget, col: Collection, set: 
     const manifest = f.parsed.kind === 'manifest' && metadataKey(f.name) === setKey;
     if (partialSig || manifest) await deleteLocal(t, f.name);
   }
+}
+
+/** Whether `f` is a signature file (any side, any suffix) of the set's type and time(s). */
+export function isSignatureOf(set: BackupSet, f: NamedFile): boolean {
+  const p = f.parsed;
+  if (p.kind !== 'signature') return false;
+  return set.type === 'full' ? p.type === 'full-sig' && p.time === set.endTime : p.type === 'new-sig' && p.startTime === set.startTime && p.endTime === set.endTime;
 }
 
 export async function executeCleanup(t: DeletionTarget, plan: CleanupPlan, force: boolean): Promise<void> {
