@@ -9,10 +9,22 @@
  * Incompressible segments (random or already-compressed data, see incompressible()) are written as stored blocks,
  * still valid deflate for any inflater.
  */
-import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 
-const deflateRaw = promisify(zlib.deflateRaw) as (b: Uint8Array, o: zlib.ZlibOptions) => Promise<Buffer>;
+/**
+ * Raw deflate of `data` on the thread pool, as the output pieces zlib produced. Not zlib.deflateRaw():
+ * that joins the pieces into one fresh buffer, a copy the framing layer after this one does not need.
+ */
+function deflateRaw(data: Uint8Array, opts: zlib.ZlibOptions): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const z = zlib.createDeflateRaw(opts);
+    const out: Buffer[] = [];
+    z.on('data', (c: Buffer) => out.push(c));
+    z.on('end', () => resolve(out));
+    z.on('error', reject);
+    z.end(data);
+  });
+}
 
 const SEGMENT = 1 << 20;
 const WINDOW = 32 << 10;
@@ -121,7 +133,7 @@ export async function* parallelDeflate(src: AsyncIterable<Uint8Array[]>, zlibFor
       // 256 KiB output buffers: the default 16 KiB ones cost a thread-pool round trip each.
       const opts: zlib.ZlibOptions = { level, finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: 1 << 18 };
       if (prevTail) opts.dictionary = prevTail;
-      out = deflateRaw(data, opts).then((b) => [b]);
+      out = deflateRaw(data, opts);
       out.catch(() => {}); // awaited in order below; avoid an unhandled rejection while earlier ones are pending
     }
     prevTail = Buffer.from(data.subarray(Math.max(0, len - WINDOW)));
