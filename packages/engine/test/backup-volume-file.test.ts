@@ -58,8 +58,8 @@ it('stores random blocks (output barely larger than the input) and deflates text
 });
 
 it('an encrypted volume of many blocks (mixed text and random, blocks reused, several deflate segments) decrypts with gpg to the input', async () => {
-  // Over 1 MiB of text: deflated in segments, each primed with the one before.
-  const data = Buffer.concat([text(2_500_000), randomBytes(1_250_000), text(100_000), randomBytes(90_001)]);
+  // Over 1 MiB of text (deflated in segments, each primed with the one before) and of random data (stored).
+  const data = Buffer.concat([text(2_500_000), randomBytes(2_500_000), text(100_000), randomBytes(90_001)]);
   const file = path.join(work, 'p.gpg');
   const vf = new VolumeFile(file, { kind: 'pgp', options: { passphrase: 'volume test' } }, { blockSize: 65536 });
   for (let off = 0; off < data.length; off += 40_000) await vf.write(data.subarray(off, off + 40_000));
