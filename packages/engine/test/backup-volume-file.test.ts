@@ -1,7 +1,8 @@
 /**
  * A volume file's gzip encoding (parallel members; incompressible blocks stored): the file must
  * read back as the input with gzip(1) and with Python's gzip module (what duplicity uses), and the
- * SHA1 must be that of the bytes in the file.
+ * SHA1 must be that of the bytes in the file. An encrypted volume (whose blocks are reused once
+ * the encrypter has taken them) must decrypt with gpg to the input.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -54,4 +55,19 @@ it('stores random blocks (output barely larger than the input) and deflates text
   const b = new VolumeFile(path.join(work, 't.gz'), { kind: 'gzip' });
   await b.write(t);
   expect((await b.close()).size).toBeLessThan(t.length / 3);
+});
+
+it('an encrypted volume of many blocks (mixed text and random, blocks reused, several deflate segments) decrypts with gpg to the input', async () => {
+  // Over 1 MiB of text (deflated in segments, each primed with the one before) and of random data (stored).
+  const data = Buffer.concat([text(2_500_000), randomBytes(2_500_000), text(100_000), randomBytes(90_001)]);
+  const file = path.join(work, 'p.gpg');
+  const vf = new VolumeFile(file, { kind: 'pgp', options: { passphrase: 'volume test' } }, { blockSize: 65536 });
+  for (let off = 0; off < data.length; off += 40_000) await vf.write(data.subarray(off, off + 40_000));
+  const closed = await vf.close();
+  expect(closed.sha1).toBe(createHash('sha1').update(readFileSync(file)).digest('hex'));
+  const home = mkdtempSync(path.join(work, 'gnupg-'));
+  const plain = execFileSync('gpg', ['--homedir', home, '--batch', '--quiet', '--pinentry-mode', 'loopback', '--passphrase', 'volume test', '--decrypt', file], {
+    maxBuffer: 64 << 20,
+  });
+  expect(plain.equals(data)).toBe(true);
 });

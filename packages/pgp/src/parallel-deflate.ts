@@ -9,10 +9,22 @@
  * Incompressible segments (random or already-compressed data, see incompressible()) are written as stored blocks,
  * still valid deflate for any inflater.
  */
-import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 
-const deflateRaw = promisify(zlib.deflateRaw) as (b: Uint8Array, o: zlib.ZlibOptions) => Promise<Buffer>;
+/**
+ * Raw deflate of `data` on the thread pool, as the output pieces zlib produced. Not zlib.deflateRaw():
+ * that joins the pieces into one fresh buffer, a copy the framing layer after this one does not need.
+ */
+function deflateRaw(data: Uint8Array, opts: zlib.ZlibOptions): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const z = zlib.createDeflateRaw(opts);
+    const out: Buffer[] = [];
+    z.on('data', (c: Buffer) => out.push(c));
+    z.on('end', () => resolve(out));
+    z.on('error', reject);
+    z.end(data);
+  });
+}
 
 const SEGMENT = 1 << 20;
 const WINDOW = 32 << 10;
@@ -52,23 +64,28 @@ function incompressible(seg: Uint8Array): boolean {
   return zlib.deflateRawSync(sample, { level: 1 }).length > sample.length * 0.97;
 }
 
+/** Bytes of a segment written as stored blocks: the data and 5 framing bytes per block. */
+const STORED_SEGMENT = SEGMENT + Math.ceil(SEGMENT / STORED_MAX) * 5;
+
 /**
- * `data` as stored (uncompressed) deflate blocks, none final: block headers and views of `data`, no copy. Written
- * here rather than by zlib at level 0, which would copy the segment twice (into its output chunks, then joined).
+ * `data` as stored (uncompressed) deflate blocks, none final, laid out in `into` (at least
+ * STORED_SEGMENT bytes for a segment) as one piece. Written here rather than by zlib at level 0, which
+ * would copy the segment twice (into its output chunks, then joined). One contiguous piece rather than
+ * block headers between views of `data`: the packet framing after this copies every part it cannot
+ * complete, and 5-byte headers would leave one such part per stored block.
  */
-function storedBlocks(data: Uint8Array): Uint8Array[] {
-  const blocks = Math.ceil(data.length / STORED_MAX);
-  const heads = Buffer.allocUnsafe(blocks * 5);
-  const out: Uint8Array[] = [];
-  for (let k = 0, off = 0; k < blocks; k++, off += STORED_MAX) {
+function storedBlocks(data: Uint8Array, into: Buffer): Buffer {
+  let o = 0;
+  for (let off = 0; off < data.length; off += STORED_MAX) {
     const n = Math.min(STORED_MAX, data.length - off);
     // BFINAL 0, BTYPE 00, padding to the byte (the stream is byte-aligned after a sync flush), LEN, NLEN.
-    heads[k * 5] = 0;
-    heads.writeUInt16LE(n, k * 5 + 1);
-    heads.writeUInt16LE(~n & 0xffff, k * 5 + 3);
-    out.push(heads.subarray(k * 5, k * 5 + 5), data.subarray(off, off + n));
+    into[o] = 0;
+    into.writeUInt16LE(n, o + 1);
+    into.writeUInt16LE(~n & 0xffff, o + 3);
+    into.set(data.subarray(off, off + n), o + 5);
+    o += 5 + n;
   }
-  return out;
+  return into.subarray(0, o);
 }
 
 /** Adler-32 (RFC 1950 §8.2) kept up to date over the segments, for the ZLIB trailer. */
@@ -106,32 +123,37 @@ export async function* parallelDeflate(src: AsyncIterable<Uint8Array[]>, zlibFor
   const adler = zlibFormat ? new Adler32() : undefined;
   // CMF 0x78 (deflate, 32 KiB window), FLG 0x9C (default level, no preset dictionary, check bits).
   if (zlibFormat) yield [Buffer.from([0x78, 0x9c])];
-  const pending: { seg: Buffer; out: Promise<Uint8Array[]> }[] = [];
-  // Segment buffers are recycled: a fresh megabyte per segment costs page faults on this path every time.
+  const pending: { seg: Buffer; stored?: Buffer; out: Promise<Uint8Array[]> }[] = [];
+  // Segment buffers (and stored-block outputs) are recycled: a fresh megabyte per segment costs page
+  // faults on this path every time.
   const free: Buffer[] = [];
+  const freeStored: Buffer[] = [];
   let prevTail: Buffer | undefined;
   const start = (seg: Buffer, len: number) => {
     const data = seg.subarray(0, len);
     adler?.update(data);
     const stored = level === 0 || incompressible(data);
     let out: Promise<Uint8Array[]>;
+    let storedOut: Buffer | undefined;
     if (stored) {
-      out = Promise.resolve(storedBlocks(data));
+      storedOut = freeStored.pop() ?? Buffer.allocUnsafe(STORED_SEGMENT);
+      out = Promise.resolve([storedBlocks(data, storedOut)]);
     } else {
       // 256 KiB output buffers: the default 16 KiB ones cost a thread-pool round trip each.
       const opts: zlib.ZlibOptions = { level, finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: 1 << 18 };
       if (prevTail) opts.dictionary = prevTail;
-      out = deflateRaw(data, opts).then((b) => [b]);
+      out = deflateRaw(data, opts);
       out.catch(() => {}); // awaited in order below; avoid an unhandled rejection while earlier ones are pending
     }
     prevTail = Buffer.from(data.subarray(Math.max(0, len - WINDOW)));
-    pending.push({ seg, out });
+    pending.push({ seg, stored: storedOut, out });
   };
   /** Yields the oldest segment's output; its buffer is free again once the consumer asks for more. */
   async function* oldest(): AsyncGenerator<Uint8Array[]> {
     const job = pending.shift()!;
     yield await job.out;
     free.push(job.seg);
+    if (job.stored) freeStored.push(job.stored);
   }
 
   let seg: Buffer = Buffer.allocUnsafe(SEGMENT);

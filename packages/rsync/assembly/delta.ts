@@ -2,9 +2,16 @@
 // indexed by weak sum, a bit filter in front of that index, and the rolling window over an input
 // buffer that JavaScript refills. Output is a list of events (COPY basisPos,len / LITERAL bufOff,len)
 // that JavaScript encodes as opcodes; adjacent copies are already merged.
+//
+// With flags bit 2 the search also writes the input's own signature (same parameters as the basis
+// signature): a block of the input that matched a basis block exactly at a block boundary of the input
+// has the matched record as its record (same bytes, same weak and strong sums), so only the blocks that
+// did not match that way are hashed. The buffer keeps the bytes of blocks not yet recorded
+// (deltaState(6) says how much JavaScript may drop).
 import { rollsumBlock, rabinKarpBlock, rkPow, RK_MULT, RK_ADJ, RK_INVM } from './weaksum';
 import { strongSum } from './strong';
 import { md4x4, md4x8 } from './md4x4';
+import { signatureRecords } from './signature';
 
 const EV_LITERAL: f64 = 0;
 const EV_COPY: f64 = 1;
@@ -52,6 +59,12 @@ let failByte: i32 = 0;
 let constByte: i32 = -1;
 let constStart: i32 = 0; // all bytes in [constStart, constEnd) equal constByte
 let constEnd: i32 = 0;
+// The input's signature (flags bit 2)
+let sigOn = false;
+let absBase: i64 = 0; // input offset of buf[0]
+let sigNext: i64 = 0; // input offset of the first block without a record yet
+let sigOut: usize = 0; // records written during this deltaScan call
+let sigLen: i32 = 0;
 
 const DIGEST = memory.data(32, 16);
 const DIGESTS = memory.data(128, 16);
@@ -88,6 +101,9 @@ export function deltaInit(base: usize, blocks: i32, bLen: i32, sLen: i32, flags:
   table = top; top += (<usize>1 << tableBits) * 8;
   filter = top; top += (<usize>1 << filterBits) >> 3; top = (top + 15) & ~15;
   ev = top; top += <usize>EV_CAP * 24;
+  sigOn = (flags & 4) != 0;
+  // One call records at most the blocks of a full buffer plus the one kept from before it.
+  sigOut = top; top += sigOn ? (<usize>(bufCap / bLen) + 4) * stride : 0; top = (top + 15) & ~15;
   buf = top; top += bufCap + 8;
   cap = bufCap;
   if (!ensureMemory(top)) return 0;
@@ -95,6 +111,7 @@ export function deltaInit(base: usize, blocks: i32, bLen: i32, sLen: i32, flags:
   p = 0; end = 0; n = blockLen; valid = false; checked = false; litStart = 0;
   runOpen = false; runPos = 0; runLen = 0; runNext = 0; evCount = 0;
   failValid = false; constByte = -1; constStart = 0; constEnd = 0;
+  absBase = 0; sigNext = 0; sigLen = 0;
   return recs;
 }
 
@@ -207,7 +224,37 @@ function closeRun(): void {
   if (runOpen) { emit(EV_COPY, <f64>runPos, <f64>runLen); runOpen = false; }
 }
 
+/**
+ * Hashes the input's blocks that start before input offset `limit` and lie whole in the buffer (with
+ * `final`: every remaining byte, the last block short), appending their records to sigOut.
+ */
+function sigCatchUp(limit: i64, final: bool): void {
+  const bl = <i64>blockLen;
+  const avail = absBase + <i64>end - sigNext;
+  let bytes: i64;
+  if (final) bytes = avail;
+  else {
+    if (limit <= sigNext) return;
+    let k = (limit - sigNext + bl - 1) / bl;
+    if (k > avail / bl) k = avail / bl;
+    bytes = k * bl;
+  }
+  if (bytes <= 0) return;
+  sigLen += <i32>signatureRecords(buf + <usize>(sigNext - absBase), <usize>bytes, <usize>blockLen, <usize>strongLen, (blake ? 1 : 0) | (rk ? 2 : 0), sigOut + <usize>sigLen);
+  sigNext += bytes;
+}
+
 function onMatch(k: i32): void {
+  if (sigOn) {
+    const at = absBase + <i64>p;
+    sigCatchUp(at, false);
+    // A whole block matched at a block boundary of the input: its record is the basis block's.
+    if (n == blockLen && sigNext == at) {
+      memory.copy(sigOut + <usize>sigLen, recs + <usize>k * stride, stride);
+      sigLen += stride;
+      sigNext += <i64>n;
+    }
+  }
   flushLiteral();
   const pos = <i64>k * blockLen;
   if (runOpen && runPos + runLen == pos) runLen += n;
@@ -261,10 +308,12 @@ function matchAhead(): void {
 export function deltaScan(newEnd: i32, final: bool): i32 {
   end = newEnd;
   evCount = 0;
+  sigLen = 0;
   if (nBlocks == 0) {
     // Nothing can match: everything is literal.
     p = end;
     flushLiteral();
+    if (sigOn) sigCatchUp(absBase + <i64>p, final);
     return 0;
   }
   const bl = blockLen;
@@ -315,7 +364,11 @@ export function deltaScan(newEnd: i32, final: bool): i32 {
     checked = false;
   }
   if (evCount > EV_CAP - 3) { flushLiteral(); return 1; }
-  if (!final) { flushLiteral(); return 0; }
+  if (!final) {
+    flushLiteral();
+    if (sigOn) sigCatchUp(absBase + <i64>p, false);
+    return 0;
+  }
   // Tail: the window [p, end) shrinks from the left; only a block ending exactly at EOF can match it.
   if (p + n > end || !valid) {
     n = end - p;
@@ -338,17 +391,22 @@ export function deltaScan(newEnd: i32, final: bool): i32 {
   if (n > 0) { flushLiteral(); return 1; }
   flushLiteral();
   closeRun();
+  if (sigOn) sigCatchUp(0, true);
   return 0;
 }
 
 /** Drops the first `k` buffer bytes (JavaScript moves the rest down). */
 export function deltaShift(k: i32): void {
   p -= k; end -= k; litStart -= k;
+  absBase += <i64>k;
   constStart -= k; constEnd -= k;
   if (constStart < 0) { constByte = -1; constStart = 0; constEnd = 0; }
 }
 
-/** 0 buffer, 1 window start, 2 data end, 3 events, 4 event count, 5 buffer capacity. */
+/**
+ * 0 buffer, 1 window start, 2 data end, 3 events, 4 event count, 5 buffer capacity, 6 bytes JavaScript
+ * may drop from the buffer start, 7 signature records of the last call, 8 their length in bytes.
+ */
 export function deltaState(i: i32): usize {
   switch (i) {
     case 0: return buf;
@@ -357,6 +415,9 @@ export function deltaState(i: i32): usize {
     case 3: return ev;
     case 4: return <usize>evCount;
     case 5: return <usize>cap;
+    case 6: return sigOn && sigNext - absBase < <i64>p ? <usize>(sigNext - absBase) : <usize>p;
+    case 7: return sigOut;
+    case 8: return <usize>sigLen;
   }
   return 0;
 }

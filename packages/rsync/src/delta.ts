@@ -1,9 +1,11 @@
 // DeltaBuilder: streams the new file through the WebAssembly match search (assembly/delta.ts) and
-// encodes its copy/literal events as delta commands (FORMAT.md §8.4-8.5).
+// encodes its copy/literal events as delta commands (FORMAT.md §8.4-8.5). On request it also
+// writes the new file's signature with the basis signature's parameters, reusing the records of
+// blocks that matched at the new file's block boundaries instead of hashing them again.
 import { CommandWriter, OP_END } from './delta-encoding.js';
 import { RsyncError } from './errors.js';
-import { DELTA_MAGIC } from './params.js';
-import type { Signature } from './signature.js';
+import { DELTA_MAGIC, type SignatureParams } from './params.js';
+import { signatureHeader, type Signature } from './signature.js';
 import { hashFlags, newInstance, type RsyncExports } from './wasm.js';
 
 const EV_LITERAL = 0;
@@ -16,20 +18,41 @@ const EV_LITERAL = 0;
 const idle: RsyncExports[] = [];
 const MAX_IDLE = 4;
 
+export interface DeltaOptions {
+  /**
+   * Also write the new file's signature, with the basis signature's parameters (the same bytes as
+   * SignatureBuilder over the new file); takeSignature() returns it piece by piece.
+   */
+  signature?: boolean;
+}
+
+/** Whether two parameter sets write the same signature format (then DeltaOptions.signature can serve). */
+export function sameSignatureParams(a: SignatureParams, b: SignatureParams): boolean {
+  return a.blockLen === b.blockLen && a.strongLen === b.strongLen && a.hash === b.hash && a.weak === b.weak;
+}
+
 export class DeltaBuilder {
   private readonly w: RsyncExports;
   private readonly buf: number;
   private readonly cap: number;
   private readonly out = new CommandWriter();
+  /** The new file's signature bytes not yet taken (only with DeltaOptions.signature). */
+  private readonly sigOut?: CommandWriter;
   private mem: Uint8Array;
   private finished = false;
 
-  constructor(sig: Signature) {
+  constructor(sig: Signature, opts: DeltaOptions = {}) {
     const w = (this.w = idle.pop() ?? newInstance());
     const { blockLen, strongLen } = sig.params;
     // The window needs blockLen bytes plus room to read ahead; a bigger buffer means fewer calls.
+    // (The signature keeps up to two blocks more in the buffer: still at most half of it.)
     this.cap = Math.max(1 << 20, 4 * blockLen);
-    const recs = w.deltaInit(w.heapBase(), sig.blockCount, blockLen, strongLen, hashFlags(sig.params), this.cap) >>> 0;
+    const flags = hashFlags(sig.params) | (opts.signature ? 4 : 0);
+    if (opts.signature) {
+      this.sigOut = new CommandWriter();
+      this.sigOut.bytes(signatureHeader(sig.params));
+    }
+    const recs = w.deltaInit(w.heapBase(), sig.blockCount, blockLen, strongLen, flags, this.cap) >>> 0;
     if (recs === 0) throw new RsyncError('io', `out of memory loading a signature of ${sig.blockCount} blocks`);
     this.mem = new Uint8Array(w.memory.buffer);
     this.mem.set(sig.records, recs);
@@ -64,15 +87,25 @@ export class DeltaBuilder {
     return this.out.take();
   }
 
+  /** The new file's signature bytes completed so far (the header comes first); needs DeltaOptions.signature. */
+  takeSignature(): Uint8Array {
+    if (!this.sigOut) throw new Error('DeltaBuilder was not asked for the signature');
+    return this.sigOut.take();
+  }
+
   private scan(end: number, final: boolean): void {
     const w = this.w;
     let more: number;
     do {
       more = w.deltaScan(end, final ? 1 : 0);
       this.drainEvents();
+      if (this.sigOut) {
+        const at = w.deltaState(7) >>> 0;
+        this.sigOut.bytes(this.mem.subarray(at, at + w.deltaState(8)));
+      }
     } while (more);
-    // Everything before the window is encoded: move the window to the buffer start.
-    const p = w.deltaState(1);
+    // Everything before the window is encoded (and recorded): move the rest to the buffer start.
+    const p = w.deltaState(6);
     if (p > 0) {
       this.mem.copyWithin(this.buf, this.buf + p, this.buf + w.deltaState(2));
       w.deltaShift(p);

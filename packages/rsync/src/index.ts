@@ -23,6 +23,6 @@ export {
 export { RsyncError, type RsyncStatus } from './errors.js';
 export { SignatureBuilder, Signature } from './signature.js';
 export { parallelSignature, signatureOf, SignatureWorker, SignatureJob, type ParallelSignatureOptions } from './parallel-signature.js';
-export { DeltaBuilder } from './delta.js';
+export { DeltaBuilder, sameSignatureParams, type DeltaOptions } from './delta.js';
 export { patch, type PatchBasis, type PatchOptions } from './patch.js';
 export { fileBasis } from './file-basis.js';

@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DeltaBuilder, Signature, SignatureBuilder, type SignatureParams, type StrongHash, type WeakSum } from '@duplicity-ts/rsync';
-import { applyDelta, makeDelta, makeSignature, sameBytes } from './helpers.js';
+import { applyDelta, makeDelta, makeSignature, pieces, sameBytes } from './helpers.js';
 
 const KINDS: [StrongHash, WeakSum][] = [['md4', 'rollsum'], ['blake2', 'rollsum'], ['md4', 'rabinkarp'], ['blake2', 'rabinkarp']];
 const NUM_RUNS = Number(process.env.RSYNC_FUZZ_RUNS ?? 60);
@@ -55,6 +55,24 @@ async function roundTrip(p: SignatureParams, old: Uint8Array, next: Uint8Array, 
   expect(sig.length).toBe(12 + Math.ceil(old.length / p.blockLen) * (4 + p.strongLen));
   const delta = makeDelta(sig, next, chunk);
   expect(sameBytes(await applyDelta(old, delta, chunk), next)).toBe('same');
+  // Asked for the new file's signature too, the delta is unchanged and the signature is the one
+  // SignatureBuilder (checked against rdiff elsewhere) writes for the new file.
+  const withSig = deltaWithSignature(sig, next, chunk);
+  expect(sameBytes(withSig.delta, delta)).toBe('same');
+  expect(sameBytes(withSig.signature, makeSignature(p, next, chunk))).toBe('same');
+}
+
+function deltaWithSignature(sig: Uint8Array, data: Uint8Array, chunk?: number): { delta: Buffer; signature: Buffer } {
+  const b = new DeltaBuilder(Signature.parse(sig), { signature: true });
+  const delta: Uint8Array[] = [];
+  const signature: Uint8Array[] = [];
+  for (const c of pieces(data, chunk)) {
+    delta.push(b.update(c));
+    signature.push(b.takeSignature());
+  }
+  delta.push(b.final());
+  signature.push(b.takeSignature());
+  return { delta: Buffer.concat(delta), signature: Buffer.concat(signature) };
 }
 
 describe('round trip', () => {
@@ -96,6 +114,25 @@ describe('round trip', () => {
         for (const [old, next] of cases) await roundTrip(p, old, next);
       }
     }
+  });
+
+  it('files larger than the delta window (1 MiB): the signature keeps unrecorded blocks across window moves', async () => {
+    const big = fc.tuple(fc.integer({ min: 1, max: 3 << 20 }), fc.integer()).map(([n, seed]) => {
+      let x = seed | 1;
+      return Uint8Array.from({ length: n }, () => ((x = (x * 1103515245 + 12345) | 0) >>> 16) & 0xff);
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...KINDS),
+        fc.constantFrom(7, 512, 2048),
+        big,
+        fc.array(editArb, { maxLength: 4 }),
+        fc.option(fc.integer({ min: 1000, max: 1 << 21 })),
+        async ([hash, weak], blockLen, old, edits, chunk) =>
+          roundTrip({ hash, weak, blockLen, strongLen: 8 }, old, applyEdits(old, edits), chunk ?? undefined),
+      ),
+      { numRuns: 12 },
+    );
   });
 
   it('identical files give one COPY; many identical blocks merge into one COPY', () => {

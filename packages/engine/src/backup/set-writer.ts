@@ -20,7 +20,7 @@ import {
   type NamePrefixes,
   type TarHeader,
 } from '@duplicity-ts/archive';
-import { DeltaBuilder, duplicitySignatureParams, Signature, SignatureBuilder, type SignatureJob, type SignatureParams, SignatureWorker } from '@duplicity-ts/rsync';
+import { DeltaBuilder, duplicitySignatureParams, sameSignatureParams, Signature, SignatureBuilder, type SignatureJob, type SignatureParams, SignatureWorker } from '@duplicity-ts/rsync';
 import type { Backend } from '@duplicity-ts/backends';
 import type { EncryptOptions } from '@duplicity-ts/pgp';
 import { BackupStatistics } from '../stats.js';
@@ -201,10 +201,16 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
       return null;
     }
     const params = duplicitySignatureParams(src.stat.size, o.maxBlocksize);
-    // A big file's signature is hashed on a worker thread while this thread compresses or deltas
-    // the same bytes; for small files the round trips would cost more than the hashing.
-    const sig =
-      src.stat.size >= BACKGROUND_SIGNATURE_MIN && SignatureWorker.accepts(params)
+    const old = base ? Signature.parse(base.signature!) : undefined;
+    // A changed file whose signature keeps its parameters gets it from the delta, which reuses the
+    // records of the blocks it matched at block boundaries (most of a file with local changes or
+    // appends) instead of hashing the file a second time. Otherwise a big file's signature is
+    // hashed on a worker thread while this thread compresses or deltas the same bytes; for small
+    // files the round trips would cost more than the hashing.
+    const fused = old !== undefined && sameSignatureParams(old.params, params);
+    const sig = fused
+      ? undefined
+      : src.stat.size >= BACKGROUND_SIGNATURE_MIN && SignatureWorker.accepts(params)
         ? (sigWorker ??= new SignatureWorker()).job(params)
         : inThreadSignature(params);
     try {
@@ -218,20 +224,23 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
           read += buf.length;
           bytesRead += buf.length;
           o.onProgress?.(bytesRead);
-          for (const s of await sig.update(buf)) if (s.length) await sigtar.payload(s);
+          if (sig) for (const s of await sig.update(buf)) if (s.length) await sigtar.payload(s);
           yield buf;
         }
       }
       async function* delta(old: Signature): AsyncGenerator<Uint8Array> {
-        const d = new DeltaBuilder(old);
+        const d = new DeltaBuilder(old, { signature: fused });
         for await (const buf of content()) {
           const out = d.update(buf);
+          if (fused) await sigtar.payload(d.takeSignature());
           if (out.length) yield out;
         }
-        yield d.final();
+        const last = d.final();
+        if (fused) await sigtar.payload(d.takeSignature());
+        yield last;
       }
-      const kind = base ? 'diff' : 'snapshot';
-      const payloadSrc = base ? delta(Signature.parse(base.signature!)) : content();
+      const kind = old ? 'diff' : 'snapshot';
+      const payloadSrc = old ? delta(old) : content();
       let k = 0;
       let payload = 0;
       for await (const chunk of chunk64k(payloadSrc)) {
@@ -249,11 +258,11 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
           moreChunks: !single && chunk.length === CHUNK_SIZE,
         });
       }
-      for (const tail of await sig.final()) if (tail.length) await sigtar.payload(tail);
+      if (sig) for (const tail of await sig.final()) if (tail.length) await sigtar.payload(tail);
       await sigtar.endPayload(sigAt, predicted, (n) => encodeTarEntry(header(src, sigName, n)));
       return { read, payload };
     } finally {
-      sig.abort();
+      sig?.abort();
       await fh?.close();
     }
   };

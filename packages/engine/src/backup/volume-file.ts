@@ -192,8 +192,7 @@ export class VolumeFile {
     const block = whole.subarray(0, this.blockLen);
     const len = this.blockLen;
     const enc = this.encoding;
-    // The encrypter keeps what it is handed for as long as it likes: no reuse there.
-    this.block = (enc.kind !== 'pgp' && this.spare.pop()) || Buffer.allocUnsafe(this.blockSize);
+    this.block = this.spare.pop() ?? Buffer.allocUnsafe(this.blockSize);
     this.blockLen = 0;
     this.pendingInput += len;
     if (enc.kind === 'gzip') {
@@ -211,8 +210,10 @@ export class VolumeFile {
       while (this.inFlight.length >= this.parallel) await this.writeOldest();
     } else if (enc.kind === 'pgp') {
       // Counted through the channel's queue until the encrypter takes it, then by its output.
+      // The encrypter copies what it keeps (into deflate segments or its encryption stage) before
+      // it asks for the next chunk, so the block is reusable then.
       this.pendingInput -= len;
-      await this.channel!.push(block);
+      await this.channel!.push(block, () => this.spare.push(whole));
     } else {
       await this.emit([block], len, whole);
     }
