@@ -36,6 +36,12 @@ export interface EncryptOptions {
    * CPU time than level 6.
    */
   compressLevel?: number;
+  /**
+   * Kept up to date with the plaintext bytes taken in but not yet out as ciphertext (the deflate
+   * segments being filled or compressed, a few MiB). A caller cutting the output into volumes of a
+   * given size counts them as if stored, so a volume does not overshoot by that much.
+   */
+  held?: { bytes: number };
 }
 
 interface Signer { entry: KeyEntry; secret: KeyPacket; hash: { id: number; node: string } }
@@ -61,7 +67,7 @@ async function* encryptMessage(src: AsyncIterable<Uint8Array>, o: EncryptOptions
   const publicKey = (o.recipients?.length ?? 0) + (o.hiddenRecipients?.length ?? 0) > 0;
   const compressAlgo = o.compress === false ? 0 : publicKey ? ALGO_ZLIB : ALGO_ZIP;
   let inner: AsyncIterable<Uint8Array[]> = signedLiteral(src, signer);
-  if (compressAlgo) inner = compressed(inner, compressAlgo, o.compressLevel ?? 5);
+  if (compressAlgo) inner = compressed(inner, compressAlgo, o.compressLevel ?? 5, o.held);
 
   // Each batch of pieces is staged (copied) by the writer before the next is asked for, as the layers below need.
   const seipd = new SeipdWriter(session.cipher, session.key);
@@ -126,10 +132,10 @@ async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | u
 }
 
 /** A Compressed packet around `src`, deflated on the thread pool (parallel-deflate.ts), as batches of pieces. */
-async function* compressed(src: AsyncIterable<Uint8Array[]>, algo: number, level: number): AsyncGenerator<Uint8Array[]> {
+async function* compressed(src: AsyncIterable<Uint8Array[]>, algo: number, level: number, held?: { bytes: number }): AsyncGenerator<Uint8Array[]> {
   const frame = new PartialBodyWriter(Tag.Compressed);
   let out = frame.write(Buffer.from([algo]));
-  for await (const batch of parallelDeflate(src, algo === ALGO_ZLIB, level)) {
+  for await (const batch of parallelDeflate(src, algo === ALGO_ZLIB, level, held)) {
     for (const c of batch) frame.write(c, out);
     yield out;
     out = [];

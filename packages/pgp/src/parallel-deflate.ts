@@ -119,11 +119,16 @@ class Adler32 {
  * pieces. Input pieces are copied into the segment at once, so a source may reuse its buffers after each batch;
  * a yielded batch may hold views of a segment buffer that is reused once the next batch is asked for.
  */
-export async function* parallelDeflate(src: AsyncIterable<Uint8Array[]>, zlibFormat: boolean, level: number): AsyncGenerator<Uint8Array[]> {
+export async function* parallelDeflate(
+  src: AsyncIterable<Uint8Array[]>,
+  zlibFormat: boolean,
+  level: number,
+  held: { bytes: number } = { bytes: 0 },
+): AsyncGenerator<Uint8Array[]> {
   const adler = zlibFormat ? new Adler32() : undefined;
   // CMF 0x78 (deflate, 32 KiB window), FLG 0x9C (default level, no preset dictionary, check bits).
   if (zlibFormat) yield [Buffer.from([0x78, 0x9c])];
-  const pending: { seg: Buffer; stored?: Buffer; out: Promise<Uint8Array[]> }[] = [];
+  const pending: { seg: Buffer; len: number; stored?: Buffer; out: Promise<Uint8Array[]> }[] = [];
   // Segment buffers (and stored-block outputs) are recycled: a fresh megabyte per segment costs page
   // faults on this path every time.
   const free: Buffer[] = [];
@@ -146,12 +151,14 @@ export async function* parallelDeflate(src: AsyncIterable<Uint8Array[]>, zlibFor
       out.catch(() => {}); // awaited in order below; avoid an unhandled rejection while earlier ones are pending
     }
     prevTail = Buffer.from(data.subarray(Math.max(0, len - WINDOW)));
-    pending.push({ seg, stored: storedOut, out });
+    pending.push({ seg, len, stored: storedOut, out });
   };
   /** Yields the oldest segment's output; its buffer is free again once the consumer asks for more. */
   async function* oldest(): AsyncGenerator<Uint8Array[]> {
     const job = pending.shift()!;
-    yield await job.out;
+    const out = await job.out;
+    held.bytes -= job.len;
+    yield out;
     free.push(job.seg);
     if (job.stored) freeStored.push(job.stored);
   }
@@ -165,6 +172,7 @@ export async function* parallelDeflate(src: AsyncIterable<Uint8Array[]>, zlibFor
         const n = Math.min(c.length - off, SEGMENT - have);
         seg.set(off === 0 && n === c.length ? c : c.subarray(off, off + n), have);
         have += n;
+        held.bytes += n;
         off += n;
         if (have === SEGMENT) {
           start(seg, have);

@@ -110,6 +110,8 @@ export class VolumeFile {
   private pendingInput = 0;
   private readonly inFlight: { promise: Promise<Buffer[]>; inputLen: number; release?: Buffer }[] = [];
   private channel?: ByteChannel;
+  /** Input the encrypter has taken in but not yet written out (its deflate segments). */
+  private readonly heldByEncrypter = { bytes: 0 };
   private encrypted?: Promise<void>;
   private readonly outDone: Promise<void>;
 
@@ -136,7 +138,7 @@ export class VolumeFile {
           // Loaded on first use: the engine's index reaches this module, and restores and
           // --no-encryption runs should not pay for loading OpenPGP.
           const { encrypt } = await import('@duplicity-ts/pgp');
-          for await (const c of encrypt(channel, encoding.options)) {
+          for await (const c of encrypt(channel, { ...encoding.options, held: this.heldByEncrypter })) {
             await this.emit([Buffer.from(c.buffer, c.byteOffset, c.byteLength)], 0);
           }
         } catch (err) {
@@ -153,7 +155,7 @@ export class VolumeFile {
    * an upper bound while gzip or encryption still has input in hand.
    */
   get projectedSize(): number {
-    return this.written + this.pendingInput + (this.channel?.queuedBytes ?? 0) + this.blockLen;
+    return this.written + this.pendingInput + (this.channel?.queuedBytes ?? 0) + this.heldByEncrypter.bytes + this.blockLen;
   }
 
   /**
