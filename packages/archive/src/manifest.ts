@@ -101,13 +101,43 @@ function parseBlock(word: string | undefined, what: string): number | undefined 
   return Number(word);
 }
 
+/** The entries under a manifest's Filelist line; `text` starts at that line. */
+function readFilelist(text: string): FilelistEntry[] {
+  const list: FilelistEntry[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const e = FILELIST_ENTRY.exec(line);
+    if (!e) {
+      if (splitWords(line).length > 0 && INDENTED.test(line)) continue;
+      break;
+    }
+    list.push({ type: e[1].toLowerCase() as FilelistChange, path: unquoteManifestPath(bytesOf(e[2])) });
+  }
+  return list;
+}
+
 export class Manifest {
   hostname?: string;
   /** the source root as given on the command line (raw bytes) */
   localdir?: Buffer;
   /** by volume number; `toBuffer` writes them in number order */
   volumes = new Map<number, ManifestVolume>();
-  filelist?: FilelistEntry[];
+  private listed?: FilelistEntry[];
+  /** The manifest text from its Filelist line on, read on first use of `filelist` (see parse). */
+  private unreadFilelist?: string;
+
+  /** The Filelist section (§6.1), or undefined when the manifest has none. */
+  get filelist(): FilelistEntry[] | undefined {
+    if (this.unreadFilelist !== undefined) {
+      this.listed = readFilelist(this.unreadFilelist);
+      this.unreadFilelist = undefined;
+    }
+    return this.listed;
+  }
+
+  set filelist(list: FilelistEntry[] | undefined) {
+    this.unreadFilelist = undefined;
+    this.listed = list;
+  }
 
   /**
    * Lenient reader of §6.4. Throws an error with exit code 6 when a volume block lacks its paths.
@@ -138,6 +168,12 @@ export class Manifest {
       current = null;
     };
     for (const line of lines) {
+      // A full set's Filelist has a line per file (15k+ in a home directory): none belongs to a
+      // volume block, so they are passed over without being split into words.
+      if (/^filelist/i.test(line)) {
+        finish();
+        continue;
+      }
       if (/^volume /i.test(line)) {
         finish();
         const v = VOLUME_LINE.exec(line);
@@ -176,19 +212,9 @@ export class Manifest {
       }
     }
 
+    // Read when asked for: the check before an incremental and restores need only the volumes.
     const fl = FILELIST_LINE.exec(text);
-    if (fl) {
-      m.filelist = [];
-      const rest = text.slice(fl.index).split('\n').slice(1);
-      for (const line of rest) {
-        const e = FILELIST_ENTRY.exec(line);
-        if (!e) {
-          if (splitWords(line).length > 0 && INDENTED.test(line)) continue;
-          break;
-        }
-        m.filelist.push({ type: e[1].toLowerCase() as FilelistChange, path: unquoteManifestPath(bytesOf(e[2])) });
-      }
-    }
+    if (fl) m.unreadFilelist = text.slice(fl.index);
     return m;
   }
 
