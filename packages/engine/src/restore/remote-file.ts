@@ -32,7 +32,7 @@ import type { DecryptOptions } from '@duplicity-ts/pgp';
 import type { ParsedName } from '@duplicity-ts/archive';
 import { sha1OfFile } from './file-hash.js';
 import { PieceWriter } from './piece-writer.js';
-import { decryptOnWorker, startsWithSymmetricSessionKey, workerDecryptionAvailable } from './decryption-worker.js';
+import { decryptOnWorker, decryptToFileOnWorker, workerDecryptionAvailable } from './decryption-worker.js';
 
 /** What the read side needs to log; the CLI's session log fits. */
 export interface ReadLog {
@@ -104,6 +104,18 @@ async function decryptOptions(ctx: ReadContext, name: string): Promise<DecryptOp
 }
 
 /**
+ * The plaintext of an encrypted file: volumes on the run's decryption worker (decryption-worker.ts),
+ * beside the main thread's tar and file work; small files (manifests, signatures) and runs from the
+ * TypeScript sources in this thread.
+ */
+async function openDecryption(src: string, opts: DecryptOptions, isVolume: boolean): Promise<AsyncIterator<Uint8Array>> {
+  if (isVolume && workerDecryptionAvailable()) return decryptOnWorker(src, opts);
+  // Loaded on first use: unencrypted restores should not pay for loading OpenPGP.
+  const { decrypt } = await import('@duplicity-ts/pgp');
+  return decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts)[Symbol.asyncIterator]();
+}
+
+/**
  * Decrypts `src` (a downloaded .gpg file) into a new temp file and returns its path. The signer is
  * enforced on volumes only, as duplicity does (§9.6): manifests and sigtars may be unsigned.
  */
@@ -111,16 +123,22 @@ export async function decryptToTemp(ctx: ReadContext, name: string, src: string,
   const out = tempPath(ctx, 'plain');
   const all = await decryptOptions(ctx, name);
   const opts = isVolume ? all : { ...all, requireSigner: undefined };
-  // Loaded on first use: unencrypted restores should not pay for loading OpenPGP.
-  const { decrypt } = await import('@duplicity-ts/pgp');
+  let it: AsyncIterator<Uint8Array> | undefined;
   try {
-    const fd = openSync(out, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    const fd = openSync(out, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
-      await new PieceWriter().write(fd, decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts));
+      if (isVolume && workerDecryptionAvailable()) {
+        // Written by the worker itself: the plaintext does not pass through this thread.
+        await decryptToFileOnWorker(src, opts, fd);
+      } else {
+        it = await openDecryption(src, opts, isVolume);
+        await new PieceWriter().write(fd, { [Symbol.asyncIterator]: () => it! });
+      }
     } finally {
       closeSync(fd);
     }
   } catch (err) {
+    await it?.return?.(undefined).catch(() => undefined);
     await rm(out, { force: true });
     throw decryptFailure(name, err, all);
   }
@@ -146,13 +164,7 @@ function decryptFailure(name: string, err: unknown, opts: DecryptOptions): Error
  * it reads the rest of the message, where the MDC and signature are checked.
  */
 async function streamedDecryption(name: string, src: string, opts: DecryptOptions, dispose: () => Promise<void>): Promise<FetchedFile> {
-  const { decrypt } = await import('@duplicity-ts/pgp');
-  // A passphrase-only message is decrypted on a worker thread, beside the main thread's tar and
-  // file work (decryption-worker.ts); keys and signer checks stay here.
-  const onWorker =
-    opts.passphrase !== undefined && !opts.requireSigner && !opts.onSignature && workerDecryptionAvailable() && startsWithSymmetricSessionKey(src);
-  const open = (): AsyncIterator<Uint8Array> =>
-    onWorker ? decryptOnWorker(src, opts.passphrase!) : decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts)[Symbol.asyncIterator]();
+  const open = () => openDecryption(src, opts, true);
   // Opened on first read: a prefetched volume that is never read (the reader stopped early) must
   // leave no open file behind (or worker running), and a generator closed before it started runs no cleanup.
   let it: AsyncIterator<Uint8Array> | undefined;
@@ -160,7 +172,7 @@ async function streamedDecryption(name: string, src: string, opts: DecryptOption
   const next = async (): Promise<IteratorResult<Uint8Array>> => {
     if (done) return { done: true, value: undefined };
     try {
-      it ??= open();
+      it ??= await open();
       const r = await it.next();
       if (r.done) done = true;
       return r;
