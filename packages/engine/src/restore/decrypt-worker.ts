@@ -1,6 +1,6 @@
 /**
- * Worker-thread entry of decryption-worker.ts: one thread for a whole run, decrypting any number of
- * files (jobs), several at a time when the main thread reads several volumes at once (the sets of an
+ * Worker-thread entry of decryption-worker.ts: one thread for a whole run, decrypting (or, for .gz
+ * volumes, inflating: gunzip.ts) any number of files (jobs), several at a time when the main thread reads several volumes at once (the sets of an
  * incremental chain, a prefetched temp-first volume). A job gets its file's session keys (recovered
  * on the main thread, where the keyring and passphrase are) and posts the plaintext in batches of
  * about 1 MiB, each a transferred buffer (reused once the main thread gives it back), at most CREDITS ahead of what the main thread has
@@ -10,9 +10,10 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { decrypt, type SignedDigest } from '@duplicity-ts/pgp';
+import type { SignedDigest } from '@duplicity-ts/pgp';
 import type { ToWorker } from './decryption-worker.js';
 import { PieceWriter } from './piece-writer.js';
+import { gunzipFile } from './gunzip.js';
 
 const BATCH = 1 << 20;
 const port = parentPort!;
@@ -89,10 +90,17 @@ async function run(m: Extract<ToWorker, { type: 'open' }>): Promise<void> {
     return true;
   };
   try {
-    // Cloning made the keys' Buffers Uint8Arrays.
-    const sessionKeys = m.keys.map((k) => ({ cipher: k.cipher, key: Buffer.from(k.key) }));
     const signatures: SignedDigest[] = [];
-    const plaintext = decrypt(fileChunks(m.src), { sessionKeys, deferSignatures: (s) => signatures.push(s) });
+    let plaintext: AsyncIterable<Uint8Array>;
+    if (m.gzip) {
+      plaintext = gunzipFile(m.src);
+    } else {
+      // Loaded on the first encrypted file: a --no-encryption run does not load OpenPGP.
+      const { decrypt } = await import('@duplicity-ts/pgp');
+      // Cloning made the keys' Buffers Uint8Arrays.
+      const sessionKeys = m.keys.map((k) => ({ cipher: k.cipher, key: Buffer.from(k.key) }));
+      plaintext = decrypt(fileChunks(m.src), { sessionKeys, deferSignatures: (s) => signatures.push(s) });
+    }
     if (m.fd !== undefined) {
       // Temp-first decryption: written here, the plaintext never crosses to the main thread.
       // Cancelling stops it at the next piece; PieceWriter returns only once no write is running.

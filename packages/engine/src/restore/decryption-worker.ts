@@ -1,8 +1,9 @@
 /**
- * Decrypting volumes on a worker thread (decrypt-worker.ts), so that AES, the MDC's SHA1 and inflate
+ * Decoding volumes on a worker thread (decrypt-worker.ts), so that AES, the MDC's SHA1 and inflate
  * run beside the main thread's tar parsing and file writing instead of taking turns with them: the
- * biggest cost of an encrypted restore. One worker serves the whole run (starting one costs ~170 ms,
- * loading the pgp package), for passphrase-only and public-key volumes alike:
+ * biggest cost of an encrypted restore. One worker serves the whole run (starting one costs ~170 ms
+ * with the pgp package), for passphrase-only and public-key volumes alike, and for .gz volumes
+ * (inflated there, so the main thread gets finished pieces in reused buffers):
  * - The main thread recovers each file's session keys (pgp's recoverSessionKeys: the keyring, secret
  *   keys and passphrase stay here); only the session keys travel, in-process, never to a log.
  * - The worker decrypts and posts the plaintext in ~1 MiB pieces, at most CREDITS per file in flight
@@ -34,7 +35,7 @@ const LAG = 2;
  * descriptor of this process opened here), take one more piece of it, stop decrypting it.
  */
 export type ToWorker =
-  | { type: 'open'; id: number; src: string; keys: SessionKey[]; credits: number; fd?: number }
+  | { type: 'open'; id: number; src: string; gzip: boolean; keys: SessionKey[]; credits: number; fd?: number }
   | { type: 'credit'; id: number; buffer?: ArrayBuffer }
   | { type: 'cancel'; id: number };
 
@@ -68,11 +69,11 @@ class DecryptionWorker {
   }
 
   /** Starts decrypting `src`; `deliver` gets its events until done() is called. */
-  open(src: string, keys: SessionKey[], fd: number | undefined, deliver: (e: Event) => void): { id: number; done(): void } {
+  open(src: string, gzip: boolean, keys: SessionKey[], fd: number | undefined, deliver: (e: Event) => void): { id: number; done(): void } {
     const id = this.nextId++;
     if (this.jobs.size === 0) this.worker.ref();
     this.jobs.set(id, deliver);
-    this.worker.postMessage({ type: 'open', id, src, keys, credits: CREDITS, fd } satisfies ToWorker);
+    this.worker.postMessage({ type: 'open', id, src, gzip, keys, credits: CREDITS, fd } satisfies ToWorker);
     return {
       id,
       done: () => {
@@ -91,17 +92,18 @@ class DecryptionWorker {
 let shared: DecryptionWorker | undefined;
 
 /**
- * Starts decrypting `src` on the run's worker, its session keys recovered here first (their errors
- * are thrown here); the worker's events for it come through next(). `fd`: written there instead.
+ * Starts decoding `src` on the run's worker: inflating it (`opts` undefined), or decrypting it, its
+ * session keys recovered here first (their errors are thrown here). The worker's events for it come
+ * through next(). `fd`: written there instead.
  */
-async function startJob(src: string, opts: DecryptOptions, fd?: number) {
-  const { recoverSessionKeys, checkSignatures } = await import('@duplicity-ts/pgp');
-  const keys = await recoverSessionKeys(createReadStream(src), opts);
+async function startJob(src: string, opts: DecryptOptions | undefined, fd?: number) {
+  const pgp = opts && (await import('@duplicity-ts/pgp'));
+  const keys = pgp ? await pgp.recoverSessionKeys(createReadStream(src), opts!) : [];
   if (!shared || shared.dead) shared = new DecryptionWorker();
   const worker = shared;
   const queue: Event[] = [];
   let wake: (() => void) | undefined;
-  const job = worker.open(src, keys, fd, (e) => {
+  const job = worker.open(src, !pgp, keys, fd, (e) => {
     queue.push(e);
     wake?.();
     wake = undefined;
@@ -127,7 +129,7 @@ async function startJob(src: string, opts: DecryptOptions, fd?: number) {
           return new Uint8Array(m.data, 0, m.length);
         case 'end':
           stop();
-          checkSignatures(m.signatures, opts);
+          pgp?.checkSignatures(m.signatures, opts!);
           return null;
         case 'error':
           stop();
@@ -147,7 +149,15 @@ async function startJob(src: string, opts: DecryptOptions, fd?: number) {
 
 /** The plaintext of the encrypted file `src`, decrypted on the run's worker. return() (or an error) stops it. */
 export async function decryptOnWorker(src: string, opts: DecryptOptions): Promise<AsyncIterator<Uint8Array>> {
-  const job = await startJob(src, opts);
+  return pieces(await startJob(src, opts));
+}
+
+/** The inflated content of the gzip file `src`, inflated on the run's worker. return() (or an error) stops it. */
+export async function gunzipOnWorker(src: string): Promise<AsyncIterator<Uint8Array>> {
+  return pieces(await startJob(src, undefined));
+}
+
+function pieces(job: Awaited<ReturnType<typeof startJob>>): AsyncIterator<Uint8Array> {
   return {
     async next(): Promise<IteratorResult<Uint8Array>> {
       const piece = await job.next();

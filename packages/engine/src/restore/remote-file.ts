@@ -23,16 +23,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, createReadStream, openSync } from 'node:fs';
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Transform } from 'node:stream';
-import { createGunzip, type ZlibOptions } from 'node:zlib';
 import type { Backend } from '@duplicity-ts/backends';
 import type { DecryptOptions } from '@duplicity-ts/pgp';
 import type { ParsedName } from '@duplicity-ts/archive';
 import { sha1OfFile } from './file-hash.js';
 import { PieceWriter } from './piece-writer.js';
-import { decryptOnWorker, decryptToFileOnWorker, workerDecryptionAvailable } from './decryption-worker.js';
+import { decryptOnWorker, decryptToFileOnWorker, gunzipOnWorker, workerDecryptionAvailable } from './decryption-worker.js';
+import { gunzipFile } from './gunzip.js';
 
 /** What the read side needs to log; the CLI's session log fits. */
 export interface ReadLog {
@@ -79,8 +78,8 @@ export async function download(ctx: ReadContext, name: string): Promise<string> 
 export { sha1OfFile } from './file-hash.js';
 
 /**
- * Plaintext is read and inflated in 1 MiB pieces: with Node's 64 KiB / 16 KiB defaults, the
- * per-chunk stream and thread-pool overhead costs more than the inflating itself.
+ * Plaintext is read in 1 MiB pieces: with Node's 64 KiB default, the per-chunk stream overhead
+ * shows (gunzip.ts reads alike).
  */
 const READ_CHUNK = 1 << 20;
 
@@ -238,7 +237,7 @@ export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedNa
       if (temp) await rm(raw, { force: true });
       return { plaintext: () => createReadStream(plain, { highWaterMark: READ_CHUNK }), finish: noFinish, dispose };
     }
-    if (parsed.compressed) return { plaintext: () => gunzipStream(name, raw), finish: noFinish, dispose };
+    if (parsed.compressed) return { plaintext: () => gunzipped(name, raw, parsed.kind === 'volume'), finish: noFinish, dispose };
     return { plaintext: () => createReadStream(raw, { highWaterMark: READ_CHUNK }), finish: noFinish, dispose };
   } catch (err) {
     await dispose();
@@ -247,51 +246,20 @@ export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedNa
 }
 
 /**
- * Feeds a file to an inflater through two reused read buffers (one being read while zlib works on
- * the other): a volume is hundreds of MiB, and a fresh buffer per read costs page faults and GC
- * work that show up as much as the reading itself. A buffer is read into again only after zlib has
- * called back for it, i.e. consumed it.
+ * The inflated content of a .gz file: a volume's on the run's worker (decryption-worker.ts), so the
+ * main thread only takes finished 1 MiB pieces; small files (signatures) and runs from the
+ * TypeScript sources in this thread.
  */
-async function feedFile(file: string, gz: Transform): Promise<void> {
-  let fh: FileHandle | undefined;
-  const closed = new Promise<false>((resolve) => gz.once('close', () => resolve(false)));
-  // false when the inflater was closed first (the reader stopped early, or it failed).
-  const written = (b: Buffer) =>
-    Promise.race([new Promise<true>((resolve, reject) => gz.write(b, (err) => (err ? reject(err) : resolve(true)))), closed]);
+async function* gunzipped(name: string, file: string, isVolume: boolean): AsyncGenerator<Uint8Array> {
   try {
-    fh = await open(file, 'r');
-    const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
-    let pending: Promise<boolean> | undefined;
-    for (let i = 0; ; i++) {
-      const b = bufs[i & 1];
-      const { bytesRead } = await fh.read(b, 0, b.length, null);
-      if (pending && !(await pending)) return;
-      if (bytesRead === 0) break;
-      pending = written(b.subarray(0, bytesRead));
+    if (isVolume && workerDecryptionAvailable()) {
+      const it = await gunzipOnWorker(file);
+      yield* { [Symbol.asyncIterator]: () => it };
+    } else {
+      yield* gunzipFile(file);
     }
-    gz.end();
-  } catch (err) {
-    gz.destroy(err as Error);
-  } finally {
-    await fh?.close();
-  }
-}
-
-async function* gunzipStream(name: string, file: string): AsyncIterable<Uint8Array> {
-  // The readable side may run a few pieces ahead, so inflating (on the thread pool) overlaps with
-  // the caller's work on the main thread.
-  const gz = createGunzip({ chunkSize: READ_CHUNK, readableHighWaterMark: 4 * READ_CHUNK } as ZlibOptions);
-  const piping = feedFile(file, gz);
-  let finished = false;
-  try {
-    for await (const chunk of gz) yield chunk as Buffer;
-    finished = true;
   } catch (err) {
     throw userError(`failed to decompress ${name}: ${(err as Error).message}`, 30);
-  } finally {
-    // A reader that stops early (tar end found) must not leave the pipeline waiting.
-    if (!finished) gz.destroy();
-    await piping;
   }
 }
 
