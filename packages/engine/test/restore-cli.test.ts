@@ -6,6 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -32,6 +33,41 @@ it('check-restores.sh passes for every fixture scenario', () => {
     rmSync(cache, { recursive: true, force: true });
   }
 }, 160_000);
+
+it('a .gz volume that matches its manifest hash but does not inflate is exit 30 naming it, after the files before the damage', () => {
+  const bin = path.join(repoRoot, 'node_modules/.bin/duplicity-ts');
+  const work = mkdtempSync(path.join(tmpdir(), 'restore-cli-gz-'));
+  try {
+    const src = path.join(work, 'src');
+    mkdirSync(src);
+    writeFileSync(path.join(src, 'a.txt'), 'first file\n'.repeat(1000));
+    writeFileSync(path.join(src, 'b.bin'), randomBytes(3 << 20));
+    const target = path.join(work, 'target');
+    const cache = path.join(work, 'cache');
+    const env = { PATH: process.env.PATH!, HOME: work, TZ: 'UTC' };
+    const full = spawnSync(bin, ['full', '--no-encryption', '--archive-dir', cache, src, `file://${target}`], { encoding: 'utf8', env });
+    expect(full.stderr).toBe('');
+    // The volume remade as one gzip member whose deflate data is cut in the middle of b.bin, and the
+    // cache's manifest made to vouch for it: the hash check passes, inflating fails.
+    const vol = path.join(target, readdirSync(target).find((n) => n.endsWith('.vol1.difftar.gz'))!);
+    const volBytes = readFileSync(vol);
+    const oldSha1 = createHash('sha1').update(volBytes).digest('hex');
+    const whole = gzipSync(spawnSync('gzip', ['-dc'], { input: volBytes, maxBuffer: 64 << 20 }).stdout);
+    const damaged = Buffer.from(whole.subarray(0, whole.length >> 1));
+    damaged.fill(0xff, damaged.length - 64);
+    writeFileSync(vol, damaged);
+    const manifestDir = readdirSync(cache).map((d) => path.join(cache, d)).find((d) => readdirSync(d).some((n) => n.endsWith('.manifest')))!;
+    const manifest = path.join(manifestDir, readdirSync(manifestDir).find((n) => n.endsWith('.manifest'))!);
+    writeFileSync(manifest, readFileSync(manifest, 'latin1').replace(oldSha1, createHash('sha1').update(damaged).digest('hex')), 'latin1');
+    const out = path.join(work, 'out');
+    const r = spawnSync(bin, ['restore', '--no-encryption', '--archive-dir', cache, `file://${target}`, out], { encoding: 'utf8', env });
+    expect(r.stderr).toMatch(new RegExp(`^duplicity-ts: failed to decompress ${path.basename(vol).replace(/\./g, '\\.')}: [^\n]+\n$`));
+    expect(r.status).toBe(30);
+    expect(readFileSync(path.join(out, 'a.txt'), 'utf8')).toBe('first file\n'.repeat(1000));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
 
 describe('encrypted archives through the CLI', () => {
   const fx = path.join(shared, 'fixtures/duplicity-0.8.22');

@@ -4,9 +4,13 @@
  * bounded by one source chunk plus one 1 MiB step of decompressed output, whatever the message size. Checks happen where the data ends: the MDC after the
  * last plaintext byte, the signature after the literal data; the iterable throws there, so a consumer must not
  * treat output as valid until iteration completes.
+ *
+ * The work can be split across threads: recoverSessionKeys() opens the session-key packets where the keyring and
+ * passphrase are, decrypt() with `sessionKeys` and `deferSignatures` then needs neither (a worker thread), and
+ * checkSignatures() judges the deferred signature digests back where the keyring is.
  */
 import { ByteReader } from './byte-reader.js';
-import { packetBody, readPacketBody, readPacketHeader, skipPacketBody, Tag } from './packets.js';
+import { packetBody, readPacketBody, readPacketHeader, skipPacketBody, Tag, type PacketHeader } from './packets.js';
 import { openSeipd, openSeipdV1, seipdPlaintext } from './seipd.js';
 import type { ParsedSignature } from './signature.js';
 import { verifyDigest } from './key-material.js';
@@ -34,6 +38,29 @@ export interface DecryptOptions {
   requireSigner?: string;
   /** Called once per signature after it was checked. */
   onSignature?: (s: SignatureResult) => void;
+  /**
+   * Session keys recovered beforehand (recoverSessionKeys()); the message's session-key packets are then only
+   * counted, not opened, so neither keyring nor passphrase is needed.
+   */
+  sessionKeys?: SessionKey[];
+  /**
+   * Signatures are not judged here: each one's digest goes to this callback, for checkSignatures() where the
+   * keyring is. `requireSigner` is then not enforced here either; checkSignatures() does it.
+   */
+  deferSignatures?: (s: SignedDigest) => void;
+}
+
+/**
+ * A signature with the digest of the data it signs, everything needed to judge it with a keyring. Plain data, so
+ * it can cross to another thread (which turns its Buffers into Uint8Arrays).
+ */
+export interface SignedDigest {
+  keyId: string;
+  hashName: string;
+  digest: Uint8Array;
+  sigType: number;
+  left16: Uint8Array;
+  fields: Uint8Array[];
 }
 
 const ZERO_KEY_ID = '0000000000000000';
@@ -56,24 +83,63 @@ async function* decryptMessage(src: AsyncIterable<Uint8Array>, o: DecryptOptions
   try {
     const results: SignatureResult[] = [];
     yield* decryptOuter(r, o, results);
-    if (o.requireSigner !== undefined) {
-      const good = results.filter((s) => s.status === 'good');
-      const ok = good.some((s) => keyIdMatches(s.keyId, o.requireSigner!) || (s.primaryKeyId !== undefined && keyIdMatches(s.primaryKeyId, o.requireSigner!))
-        || (s.fingerprint !== undefined && keyIdMatches(s.fingerprint, o.requireSigner!)));
-      if (!ok) {
-        const actual = good[0]?.keyId ?? 'None';
-        throw new SignerError(`Volume was signed by key ${actual}, not ${o.requireSigner.replace(/^0x/i, '')}`);
-      }
-    }
+    if (!o.deferSignatures) checkRequiredSigner(results, o);
   } catch (err) {
-    if (err instanceof PgpError) throw err;
-    throw new PgpError(`gpg-compatible decryption failed: ${describe(err)}`, undefined, { cause: err });
+    throw asPgpError(err);
   } finally {
     await r.close();
   }
 }
 
-async function* decryptOuter(r: ByteReader, o: DecryptOptions, results: SignatureResult[]): AsyncGenerator<Uint8Array> {
+function asPgpError(err: unknown): PgpError {
+  if (err instanceof PgpError) return err;
+  return new PgpError(`gpg-compatible decryption failed: ${describe(err)}`, undefined, { cause: err });
+}
+
+/** Throws unless `requireSigner` (if any) made one of the good signatures. */
+function checkRequiredSigner(results: SignatureResult[], o: DecryptOptions): void {
+  if (o.requireSigner === undefined) return;
+  const good = results.filter((s) => s.status === 'good');
+  const ok = good.some((s) => keyIdMatches(s.keyId, o.requireSigner!) || (s.primaryKeyId !== undefined && keyIdMatches(s.primaryKeyId, o.requireSigner!))
+    || (s.fingerprint !== undefined && keyIdMatches(s.fingerprint, o.requireSigner!)));
+  if (!ok) {
+    const actual = good[0]?.keyId ?? 'None';
+    throw new SignerError(`Volume was signed by key ${actual}, not ${o.requireSigner.replace(/^0x/i, '')}`);
+  }
+}
+
+/**
+ * The session keys of the message in `src` (read up to its encrypted container), recovered with `o`'s keyring
+ * and passphrase, for decrypt()'s `sessionKeys`. Throws what decrypt() would throw when none can be recovered.
+ * A key that fails the container's quick check is only found out by decrypt().
+ */
+export async function recoverSessionKeys(src: AsyncIterable<Uint8Array>, o: DecryptOptions): Promise<SessionKey[]> {
+  const r = new ByteReader(src);
+  try {
+    const { pkesks, skesks } = await sessionPackets(r);
+    const candidates = await sessionKeys(pkesks, skesks, o);
+    if (candidates.keys.length === 0) throw noFittingKey(candidates, pkesks.length, skesks.length);
+    return candidates.keys;
+  } catch (err) {
+    throw asPgpError(err);
+  } finally {
+    await r.close();
+  }
+}
+
+/** Judges deferred signatures (see DecryptOptions.deferSignatures) as decrypt() would have; throws where it would. */
+export function checkSignatures(signed: SignedDigest[], o: DecryptOptions): SignatureResult[] {
+  const results: SignatureResult[] = [];
+  for (const s of signed) judgeSignature(s, o, results);
+  checkRequiredSigner(results, o);
+  return results;
+}
+
+/**
+ * Reads the packets before the encrypted container: the session-key packets, and the container's header (left
+ * unread in `r`). Refuses messages that are not encrypted or lack integrity protection.
+ */
+async function sessionPackets(r: ByteReader): Promise<{ pkesks: ReturnType<typeof parsePkesk>[]; skesks: Skesk[]; h: PacketHeader }> {
   const pkesks: ReturnType<typeof parsePkesk>[] = [];
   const skesks: Skesk[] = [];
   for (;;) {
@@ -90,31 +156,9 @@ async function* decryptOuter(r: ByteReader, o: DecryptOptions, results: Signatur
       case Tag.Padding:
         await skipPacketBody(r, h);
         continue;
-      case Tag.SEIPD: {
-        const candidates = await sessionKeys(pkesks, skesks, o);
-        if (h.length !== 0 && (await r.peek(1, 'SEIPD version'))[0] === 1) {
-          const plaintext = await openSeipdV1(r, h, candidates.keys.filter((k): k is Required<SessionKey> => k.cipher !== undefined));
-          if (!plaintext) throw noFittingKey(candidates, pkesks.length, skesks.length);
-          yield* inner(plaintext, o, results);
-          if (!(await r.atEnd())) throw new Error('trailing data after the encrypted packet');
-          return;
-        }
-        const body = new ByteReader(packetBody(r, h));
-        if ((await body.peek(1, 'SEIPD version'))[0] === 2) {
-          yield* aeadMessage(r, body, Tag.SEIPD, candidates, o, results);
-          return;
-        }
-        const opened = await openSeipd(body, candidates.keys.filter((k): k is Required<SessionKey> => k.cipher !== undefined));
-        if (!opened) throw noFittingKey(candidates, pkesks.length, skesks.length);
-        yield* inner(batches(seipdPlaintext(body, opened)), o, results);
-        if (!(await r.atEnd())) throw new Error('trailing data after the encrypted packet');
-        return;
-      }
-      case Tag.AEAD: {
-        const candidates = await sessionKeys(pkesks, skesks, o);
-        yield* aeadMessage(r, new ByteReader(packetBody(r, h)), Tag.AEAD, candidates, o, results);
-        return;
-      }
+      case Tag.SEIPD:
+      case Tag.AEAD:
+        return { pkesks, skesks, h };
       case Tag.SymEncrypted:
         throw new PgpError('the message is encrypted without integrity protection (no MDC); refusing it');
       case Tag.Compressed:
@@ -127,6 +171,31 @@ async function* decryptOuter(r: ByteReader, o: DecryptOptions, results: Signatur
         throw new Error(`unexpected packet (tag ${h.tag}) before the encrypted data`);
     }
   }
+}
+
+async function* decryptOuter(r: ByteReader, o: DecryptOptions, results: SignatureResult[]): AsyncGenerator<Uint8Array> {
+  const { pkesks, skesks, h } = await sessionPackets(r);
+  const candidates = o.sessionKeys ? { keys: o.sessionKeys } : await sessionKeys(pkesks, skesks, o);
+  if (h.tag === Tag.AEAD) {
+    yield* aeadMessage(r, new ByteReader(packetBody(r, h)), Tag.AEAD, candidates, o, results);
+    return;
+  }
+  if (h.length !== 0 && (await r.peek(1, 'SEIPD version'))[0] === 1) {
+    const plaintext = await openSeipdV1(r, h, candidates.keys.filter((k): k is Required<SessionKey> => k.cipher !== undefined));
+    if (!plaintext) throw noFittingKey(candidates, pkesks.length, skesks.length);
+    yield* inner(plaintext, o, results);
+    if (!(await r.atEnd())) throw new Error('trailing data after the encrypted packet');
+    return;
+  }
+  const body = new ByteReader(packetBody(r, h));
+  if ((await body.peek(1, 'SEIPD version'))[0] === 2) {
+    yield* aeadMessage(r, body, Tag.SEIPD, candidates, o, results);
+    return;
+  }
+  const opened = await openSeipd(body, candidates.keys.filter((k): k is Required<SessionKey> => k.cipher !== undefined));
+  if (!opened) throw noFittingKey(candidates, pkesks.length, skesks.length);
+  yield* inner(batches(seipdPlaintext(body, opened)), o, results);
+  if (!(await r.atEnd())) throw new Error('trailing data after the encrypted packet');
 }
 
 /** The rest of a message whose encrypted container is an AEAD packet (tag 20) or a SEIPD v2 packet. */
@@ -209,14 +278,26 @@ async function* inner(src: AsyncIterable<Uint8Array[]>, o: DecryptOptions, resul
 function checkSignature(p: Pending, sig: ParsedSignature, o: DecryptOptions, results: SignatureResult[]): void {
   const keyId = sig.issuerFingerprint?.slice(-16) ?? sig.issuerKeyId ?? p.ops?.keyId ?? 'unknown';
   p.hash.update(sig.trailer);
-  const digest = p.hash.digest();
+  const signed: SignedDigest = { keyId, hashName: p.hashName, digest: p.hash.digest(), sigType: sig.sigType, left16: sig.left16, fields: sig.fields };
+  if (o.deferSignatures) o.deferSignatures(signed);
+  else judgeSignature(signed, o, results);
+}
+
+/** A Buffer over the same bytes: structured cloning (a worker's messages) turns Buffers into Uint8Arrays. */
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function judgeSignature(s: SignedDigest, o: DecryptOptions, results: SignatureResult[]): void {
+  const { keyId } = s;
+  const digest = asBuffer(s.digest);
   const entry = o.keyring?.byKeyId(keyId)[0];
   let result: SignatureResult;
   if (!entry) {
     result = { keyId, status: 'no-public-key' };
   } else {
-    const ok = digest.subarray(0, 2).equals(sig.left16) && (sig.sigType === 0x00 || sig.sigType === 0x01)
-      && safeVerify(entry, p.hashName, digest, sig);
+    const ok = digest.subarray(0, 2).equals(asBuffer(s.left16)) && (s.sigType === 0x00 || s.sigType === 0x01)
+      && safeVerify(entry, s.hashName, digest, s.fields.map(asBuffer));
     result = { keyId, primaryKeyId: entry.cert.primary.keyId, fingerprint: entry.fingerprint, status: ok ? 'good' : 'bad' };
   }
   results.push(result);
@@ -230,9 +311,9 @@ function checkSignature(p: Pending, sig: ParsedSignature, o: DecryptOptions, res
   }
 }
 
-function safeVerify(entry: KeyEntry, hashNode: string, digest: Buffer, sig: ParsedSignature): boolean {
+function safeVerify(entry: KeyEntry, hashNode: string, digest: Buffer, fields: Buffer[]): boolean {
   try {
-    return verifyDigest(entry.packet, hashNode, digest, sig.fields);
+    return verifyDigest(entry.packet, hashNode, digest, fields);
   } catch {
     return false;
   }

@@ -16,5 +16,6 @@
  */
 export { loadKeyring, Keyring, type KeyInfo } from './keyring.js';
 export { encrypt, type EncryptOptions } from './encrypt.js';
-export { decrypt, keyIdMatches, type DecryptOptions, type SignatureResult } from './decrypt.js';
+export { decrypt, keyIdMatches, recoverSessionKeys, checkSignatures, type DecryptOptions, type SignatureResult, type SignedDigest } from './decrypt.js';
+export type { SessionKey } from './session-key.js';
 export { PgpError, SignerError } from './errors.js';

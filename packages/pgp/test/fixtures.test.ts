@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decrypt, loadKeyring, type Keyring, type SignatureResult } from '@duplicity-ts/pgp';
+import { checkSignatures, decrypt, loadKeyring, recoverSessionKeys, type Keyring, type SignatureResult, type SignedDigest } from '@duplicity-ts/pgp';
 import { GpgHome, chunks, collect, failure } from './gpg-home.js';
 
 const FIX = '/work/shared/fixtures/duplicity-0.8.22';
@@ -94,6 +94,32 @@ describe('pubkey-signed fixture', () => {
       expect(err.message).toBe(`Volume was signed by key ${sign.keyId}, not ${enc.keyId}`);
     });
   }
+
+  it('decrypts split as a worker thread does: keys recovered with the keyring, decryption without it, signatures judged after', async () => {
+    const name = readdirSync(dir).find((n) => n.includes('difftar'))!;
+    const bytes = readFileSync(join(dir, name));
+    const expected = home.ok(['--decrypt'], bytes, enc.passphrase);
+    const opts = { keyring: ring, passphrase: enc.passphrase, requireSigner: sign.keyId };
+    const sessionKeys = await recoverSessionKeys(chunks(bytes, 100), opts);
+    // As a worker receives them: structured cloning turns Buffers into Uint8Arrays.
+    const cloned = structuredClone(sessionKeys).map((k) => ({ ...k, key: Buffer.from(k.key) }));
+    const signed: SignedDigest[] = [];
+    const ours = await collect(decrypt(chunks(bytes, 777), { sessionKeys: cloned, deferSignatures: (s) => signed.push(s) }));
+    expect(ours.equals(expected)).toBe(true);
+    expect(signed).toHaveLength(1);
+    const back = structuredClone(signed);
+    expect(checkSignatures(back, opts)).toMatchObject([{ keyId: sign.keyId, status: 'good' }]);
+    // A digest that is not the signed one is a bad signature; another required signer is exit 22.
+    const altered = structuredClone(signed);
+    altered[0]!.digest[5]! ^= 1;
+    expect(() => checkSignatures(altered, { keyring: ring })).toThrow(/bad signature from key/);
+    expect(() => checkSignatures(back, { keyring: ring, requireSigner: enc.keyId })).toThrow(`Volume was signed by key ${sign.keyId}, not ${enc.keyId}`);
+    // Without the keyring's secret key no session key is recovered: the same error decrypt() gives.
+    const pubOnly = await loadKeyring({ keyFiles: [join(FIX, 'pubkey-signed/keys', enc.pub)] });
+    const err = await failure(recoverSessionKeys(chunks(bytes), { keyring: pubOnly, passphrase: enc.passphrase }));
+    expect(err.exitCode).toBe(31);
+    expect(err.message).toMatch(/no secret key/);
+  });
 
   it('also decrypts with the armored key files instead of a GnuPG home', async () => {
     const files = await loadKeyring({ keyFiles: [join(FIX, 'pubkey-signed/keys', enc.sec), join(FIX, 'pubkey-signed/keys', sign.pub)] });

@@ -1,55 +1,139 @@
 /**
- * Worker-thread entry of decryption-worker.ts: decrypts one passphrase-encrypted file with the pgp
- * package and posts the plaintext to the main thread in batches of about 1 MiB, each a fresh
- * transferred buffer, at most CREDITS ahead of what the main thread has taken. Errors (a bad
- * passphrase, a failed MDC) are posted with their exit code; the MDC is checked before `end`.
+ * Worker-thread entry of decryption-worker.ts: one thread for a whole run, decrypting (or, for .gz
+ * volumes, inflating: gunzip.ts) any number of files (jobs), several at a time when the main thread reads several volumes at once (the sets of an
+ * incremental chain, a prefetched temp-first volume). A job gets its file's session keys (recovered
+ * on the main thread, where the keyring and passphrase are) and posts the plaintext in batches of
+ * about 1 MiB, each a transferred buffer (reused once the main thread gives it back), at most CREDITS ahead of what the main thread has
+ * taken, or writes it to a file descriptor the main thread opened (temp-first decryption).
+ * Signatures are not judged here (no keyring): their digests go back with `end`. Errors (a failed
+ * MDC, a wrong key) are posted with their exit code; the MDC is checked before `end`.
  */
-import { createReadStream } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
-import { decrypt } from '@duplicity-ts/pgp';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import type { SignedDigest } from '@duplicity-ts/pgp';
+import type { ToWorker } from './decryption-worker.js';
+import { PieceWriter } from './piece-writer.js';
+import { gunzipFile } from './gunzip.js';
 
 const BATCH = 1 << 20;
 const port = parentPort!;
-const { src, passphrase, credits: initial } = workerData as { src: string; passphrase: string; credits: number };
 
-let credits = initial;
-let wake: (() => void) | undefined;
-port.on('message', (m) => {
-  if (m === 'credit') {
-    credits++;
-    wake?.();
-    wake = undefined;
+interface Job {
+  credits: number;
+  cancelled: boolean;
+  wake?: () => void;
+}
+const jobs = new Map<number, Job>();
+/**
+ * Batch buffers the main thread gave back (decryption-worker.ts LAG), for any job. At most as many
+ * exist as were ever in flight at once, so the pool stays bounded.
+ */
+const spare: ArrayBuffer[] = [];
+
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'open') {
+    void run(m);
+    return;
   }
+  if (m.type === 'credit' && m.buffer) spare.push(m.buffer);
+  const job = jobs.get(m.id);
+  if (!job) return;
+  if (m.type === 'credit') {
+    job.credits++;
+  } else job.cancelled = true;
+  job.wake?.();
+  job.wake = undefined;
 });
 
-async function send(out: Uint8Array, length: number): Promise<void> {
-  while (credits === 0) await new Promise<void>((resolve) => (wake = resolve));
-  credits--;
-  const buffer = out.buffer as ArrayBuffer;
-  port.postMessage({ type: 'data', data: buffer, length }, [buffer]);
+/**
+ * A file's bytes in 1 MiB pieces read into a ring of READ_RING reused buffers. createReadStream
+ * would allocate a fresh 1 MiB buffer per read: for a volume of hundreds of MiB that is page faults
+ * and, as V8 counts such buffers as external memory, a mark-compact every few dozen MiB (measured:
+ * a quarter of this thread's CPU). A buffer is refilled READ_RING reads later, so a reader may hold
+ * views of up to READ_RING - 1 earlier pieces: the pgp reader gathers at most an AEAD chunk (4 MiB)
+ * and a packet header before it copies. Reads are synchronous: this thread has nothing else to do
+ * meanwhile, and a page-cache read is shorter than a thread-pool round trip.
+ */
+const READ_RING = 8;
+async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
+  const fd = openSync(path, 'r');
+  try {
+    const ring = Array.from({ length: READ_RING }, () => Buffer.allocUnsafe(BATCH));
+    for (let i = 0; ; i++) {
+      const b = ring[i % READ_RING]!;
+      const n = readSync(fd, b, 0, b.length, null);
+      if (n === 0) return;
+      yield b.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
-try {
-  // Decrypt's output pieces may be views of buffers it reuses: each is copied into the batch
-  // before the next is asked for.
-  let out = new Uint8Array(BATCH);
-  let length = 0;
-  for await (const piece of decrypt(createReadStream(src, { highWaterMark: BATCH }), { passphrase })) {
-    for (let off = 0; off < piece.length; ) {
-      const n = Math.min(piece.length - off, BATCH - length);
-      out.set(piece.subarray(off, off + n), length);
-      length += n;
-      off += n;
-      if (length === BATCH) {
-        await send(out, length);
-        out = new Uint8Array(BATCH);
-        length = 0;
+async function* cancellable(src: AsyncIterable<Uint8Array>, job: Job): AsyncGenerator<Uint8Array> {
+  for await (const piece of src) {
+    if (job.cancelled) return;
+    yield piece;
+  }
+}
+
+async function run(m: Extract<ToWorker, { type: 'open' }>): Promise<void> {
+  const job: Job = { credits: m.credits, cancelled: false };
+  jobs.set(m.id, job);
+  /** False once the job was cancelled: the caller stopped reading. */
+  const send = async (out: Uint8Array, length: number): Promise<boolean> => {
+    while (job.credits === 0 && !job.cancelled) await new Promise<void>((resolve) => (job.wake = resolve));
+    if (job.cancelled) return false;
+    job.credits--;
+    const buffer = out.buffer as ArrayBuffer;
+    port.postMessage({ id: m.id, type: 'data', data: buffer, length }, [buffer]);
+    return true;
+  };
+  try {
+    const signatures: SignedDigest[] = [];
+    let plaintext: AsyncIterable<Uint8Array>;
+    if (m.gzip) {
+      plaintext = gunzipFile(m.src);
+    } else {
+      // Loaded on the first encrypted file: a --no-encryption run does not load OpenPGP.
+      const { decrypt } = await import('@duplicity-ts/pgp');
+      // Cloning made the keys' Buffers Uint8Arrays.
+      const sessionKeys = m.keys.map((k) => ({ cipher: k.cipher, key: Buffer.from(k.key) }));
+      plaintext = decrypt(fileChunks(m.src), { sessionKeys, deferSignatures: (s) => signatures.push(s) });
+    }
+    if (m.fd !== undefined) {
+      // Temp-first decryption: written here, the plaintext never crosses to the main thread.
+      // Cancelling stops it at the next piece; PieceWriter returns only once no write is running.
+      await new PieceWriter().write(m.fd, cancellable(plaintext, job));
+      if (job.cancelled) return;
+      port.postMessage({ id: m.id, type: 'end', signatures });
+      return;
+    }
+    // Decrypt's output pieces may be views of buffers it reuses: each is copied into the batch
+    // before the next is asked for.
+    const batch = () => new Uint8Array(spare.pop() ?? new ArrayBuffer(BATCH));
+    let out = batch();
+    let length = 0;
+    for await (const piece of plaintext) {
+      for (let off = 0; off < piece.length; ) {
+        const n = Math.min(piece.length - off, BATCH - length);
+        out.set(piece.subarray(off, off + n), length);
+        length += n;
+        off += n;
+        if (length === BATCH) {
+          if (!(await send(out, length))) return;
+          out = batch();
+          length = 0;
+        }
       }
     }
+    if (length > 0 && !(await send(out, length))) return;
+    port.postMessage({ id: m.id, type: 'end', signatures });
+  } catch (err) {
+    // Only the message and exit code cross: an error's cause could hold key material.
+    const e = err as { message?: string; exitCode?: number; name?: string };
+    port.postMessage({ id: m.id, type: 'error', message: e.message ?? String(err), exitCode: e.exitCode, name: e.name });
+  } finally {
+    jobs.delete(m.id);
   }
-  if (length > 0) await send(out, length);
-  port.postMessage({ type: 'end' });
-} catch (err) {
-  const e = err as { message?: string; exitCode?: number; name?: string };
-  port.postMessage({ type: 'error', message: e.message ?? String(err), exitCode: e.exitCode, name: e.name });
 }

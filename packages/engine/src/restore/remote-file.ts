@@ -23,16 +23,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, createReadStream, openSync } from 'node:fs';
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Transform } from 'node:stream';
-import { createGunzip, type ZlibOptions } from 'node:zlib';
 import type { Backend } from '@duplicity-ts/backends';
 import type { DecryptOptions } from '@duplicity-ts/pgp';
 import type { ParsedName } from '@duplicity-ts/archive';
 import { sha1OfFile } from './file-hash.js';
 import { PieceWriter } from './piece-writer.js';
-import { decryptOnWorker, startsWithSymmetricSessionKey, workerDecryptionAvailable } from './decryption-worker.js';
+import { decryptOnWorker, decryptToFileOnWorker, gunzipOnWorker, workerDecryptionAvailable } from './decryption-worker.js';
+import { gunzipFile } from './gunzip.js';
 
 /** What the read side needs to log; the CLI's session log fits. */
 export interface ReadLog {
@@ -79,8 +78,8 @@ export async function download(ctx: ReadContext, name: string): Promise<string> 
 export { sha1OfFile } from './file-hash.js';
 
 /**
- * Plaintext is read and inflated in 1 MiB pieces: with Node's 64 KiB / 16 KiB defaults, the
- * per-chunk stream and thread-pool overhead costs more than the inflating itself.
+ * Plaintext is read in 1 MiB pieces: with Node's 64 KiB default, the per-chunk stream overhead
+ * shows (gunzip.ts reads alike).
  */
 const READ_CHUNK = 1 << 20;
 
@@ -104,6 +103,18 @@ async function decryptOptions(ctx: ReadContext, name: string): Promise<DecryptOp
 }
 
 /**
+ * The plaintext of an encrypted file: volumes on the run's decryption worker (decryption-worker.ts),
+ * beside the main thread's tar and file work; small files (manifests, signatures) and runs from the
+ * TypeScript sources in this thread.
+ */
+async function openDecryption(src: string, opts: DecryptOptions, isVolume: boolean): Promise<AsyncIterator<Uint8Array>> {
+  if (isVolume && workerDecryptionAvailable()) return decryptOnWorker(src, opts);
+  // Loaded on first use: unencrypted restores should not pay for loading OpenPGP.
+  const { decrypt } = await import('@duplicity-ts/pgp');
+  return decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts)[Symbol.asyncIterator]();
+}
+
+/**
  * Decrypts `src` (a downloaded .gpg file) into a new temp file and returns its path. The signer is
  * enforced on volumes only, as duplicity does (§9.6): manifests and sigtars may be unsigned.
  */
@@ -111,16 +122,22 @@ export async function decryptToTemp(ctx: ReadContext, name: string, src: string,
   const out = tempPath(ctx, 'plain');
   const all = await decryptOptions(ctx, name);
   const opts = isVolume ? all : { ...all, requireSigner: undefined };
-  // Loaded on first use: unencrypted restores should not pay for loading OpenPGP.
-  const { decrypt } = await import('@duplicity-ts/pgp');
+  let it: AsyncIterator<Uint8Array> | undefined;
   try {
-    const fd = openSync(out, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    const fd = openSync(out, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
-      await new PieceWriter().write(fd, decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts));
+      if (isVolume && workerDecryptionAvailable()) {
+        // Written by the worker itself: the plaintext does not pass through this thread.
+        await decryptToFileOnWorker(src, opts, fd);
+      } else {
+        it = await openDecryption(src, opts, isVolume);
+        await new PieceWriter().write(fd, { [Symbol.asyncIterator]: () => it! });
+      }
     } finally {
       closeSync(fd);
     }
   } catch (err) {
+    await it?.return?.(undefined).catch(() => undefined);
     await rm(out, { force: true });
     throw decryptFailure(name, err, all);
   }
@@ -146,13 +163,7 @@ function decryptFailure(name: string, err: unknown, opts: DecryptOptions): Error
  * it reads the rest of the message, where the MDC and signature are checked.
  */
 async function streamedDecryption(name: string, src: string, opts: DecryptOptions, dispose: () => Promise<void>): Promise<FetchedFile> {
-  const { decrypt } = await import('@duplicity-ts/pgp');
-  // A passphrase-only message is decrypted on a worker thread, beside the main thread's tar and
-  // file work (decryption-worker.ts); keys and signer checks stay here.
-  const onWorker =
-    opts.passphrase !== undefined && !opts.requireSigner && !opts.onSignature && workerDecryptionAvailable() && startsWithSymmetricSessionKey(src);
-  const open = (): AsyncIterator<Uint8Array> =>
-    onWorker ? decryptOnWorker(src, opts.passphrase!) : decrypt(createReadStream(src, { highWaterMark: READ_CHUNK }), opts)[Symbol.asyncIterator]();
+  const open = () => openDecryption(src, opts, true);
   // Opened on first read: a prefetched volume that is never read (the reader stopped early) must
   // leave no open file behind (or worker running), and a generator closed before it started runs no cleanup.
   let it: AsyncIterator<Uint8Array> | undefined;
@@ -160,7 +171,7 @@ async function streamedDecryption(name: string, src: string, opts: DecryptOption
   const next = async (): Promise<IteratorResult<Uint8Array>> => {
     if (done) return { done: true, value: undefined };
     try {
-      it ??= open();
+      it ??= await open();
       const r = await it.next();
       if (r.done) done = true;
       return r;
@@ -226,7 +237,7 @@ export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedNa
       if (temp) await rm(raw, { force: true });
       return { plaintext: () => createReadStream(plain, { highWaterMark: READ_CHUNK }), finish: noFinish, dispose };
     }
-    if (parsed.compressed) return { plaintext: () => gunzipStream(name, raw), finish: noFinish, dispose };
+    if (parsed.compressed) return { plaintext: () => gunzipped(name, raw, parsed.kind === 'volume'), finish: noFinish, dispose };
     return { plaintext: () => createReadStream(raw, { highWaterMark: READ_CHUNK }), finish: noFinish, dispose };
   } catch (err) {
     await dispose();
@@ -235,51 +246,20 @@ export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedNa
 }
 
 /**
- * Feeds a file to an inflater through two reused read buffers (one being read while zlib works on
- * the other): a volume is hundreds of MiB, and a fresh buffer per read costs page faults and GC
- * work that show up as much as the reading itself. A buffer is read into again only after zlib has
- * called back for it, i.e. consumed it.
+ * The inflated content of a .gz file: a volume's on the run's worker (decryption-worker.ts), so the
+ * main thread only takes finished 1 MiB pieces; small files (signatures) and runs from the
+ * TypeScript sources in this thread.
  */
-async function feedFile(file: string, gz: Transform): Promise<void> {
-  let fh: FileHandle | undefined;
-  const closed = new Promise<false>((resolve) => gz.once('close', () => resolve(false)));
-  // false when the inflater was closed first (the reader stopped early, or it failed).
-  const written = (b: Buffer) =>
-    Promise.race([new Promise<true>((resolve, reject) => gz.write(b, (err) => (err ? reject(err) : resolve(true)))), closed]);
+async function* gunzipped(name: string, file: string, isVolume: boolean): AsyncGenerator<Uint8Array> {
   try {
-    fh = await open(file, 'r');
-    const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
-    let pending: Promise<boolean> | undefined;
-    for (let i = 0; ; i++) {
-      const b = bufs[i & 1];
-      const { bytesRead } = await fh.read(b, 0, b.length, null);
-      if (pending && !(await pending)) return;
-      if (bytesRead === 0) break;
-      pending = written(b.subarray(0, bytesRead));
+    if (isVolume && workerDecryptionAvailable()) {
+      const it = await gunzipOnWorker(file);
+      yield* { [Symbol.asyncIterator]: () => it };
+    } else {
+      yield* gunzipFile(file);
     }
-    gz.end();
-  } catch (err) {
-    gz.destroy(err as Error);
-  } finally {
-    await fh?.close();
-  }
-}
-
-async function* gunzipStream(name: string, file: string): AsyncIterable<Uint8Array> {
-  // The readable side may run a few pieces ahead, so inflating (on the thread pool) overlaps with
-  // the caller's work on the main thread.
-  const gz = createGunzip({ chunkSize: READ_CHUNK, readableHighWaterMark: 4 * READ_CHUNK } as ZlibOptions);
-  const piping = feedFile(file, gz);
-  let finished = false;
-  try {
-    for await (const chunk of gz) yield chunk as Buffer;
-    finished = true;
   } catch (err) {
     throw userError(`failed to decompress ${name}: ${(err as Error).message}`, 30);
-  } finally {
-    // A reader that stops early (tar end found) must not leave the pipeline waiting.
-    if (!finished) gz.destroy();
-    await piping;
   }
 }
 
