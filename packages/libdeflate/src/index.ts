@@ -21,7 +21,6 @@ interface Addon {
 }
 
 function load(): Addon | undefined {
-  if (process.env.DUPLICITY_TS_NO_LIBDEFLATE === '1') return undefined;
   try {
     // Relative to this file, which is src/index.ts under vitest and dist/index.js after tsc.
     return createRequire(import.meta.url)('../build/Release/deflate_addon.node') as Addon;
@@ -30,14 +29,20 @@ function load(): Addon | undefined {
   }
 }
 
-const addon = load();
+const loaded = load();
+
+/** The addon unless it is absent or switched off; the switch is read per call so tests can flip it. */
+function active(): Addon | undefined {
+  return process.env.DUPLICITY_TS_NO_LIBDEFLATE === '1' ? undefined : loaded;
+}
 
 /** Whether gzip members come from libdeflate (else `gzipMember` uses node:zlib, `gzipInto` throws). */
 export function isAvailable(): boolean {
-  return addon !== undefined;
+  return active() !== undefined;
 }
 
 function need(): Addon {
+  const addon = active();
   if (!addon) throw new Error('libdeflate addon is not available');
   return addon;
 }
@@ -60,6 +65,7 @@ const zlibGzip = promisify(zlib.gzip);
 
 /** One gzip member of `data` at `level` (0-9), from libdeflate when available, else node:zlib. */
 export async function gzipMember(data: Uint8Array, level: number): Promise<Buffer> {
+  const addon = active();
   if (!addon) return zlibGzip(data, { level });
   const out = Buffer.allocUnsafe(addon.gzipBound(data.length));
   return out.subarray(0, await addon.gzipInto(data, out, level));
