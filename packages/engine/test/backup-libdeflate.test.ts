@@ -1,7 +1,8 @@
 /**
  * --no-encryption backups whose gzip members come from libdeflate, and the same backups with
  * DUPLICITY_TS_NO_LIBDEFLATE=1 (node:zlib): the real duplicity 0.8.22 restores both chains (a full
- * spanning volumes, then an incremental made from our cached .sigtar.gz) to the source's bytes.
+ * spanning volumes, then an incremental made from our cached .sigtar.gz) to the source's bytes, and
+ * so does our restore, with and without libdeflate.
  * Runs the built CLI (`npm run build`).
  */
 import { spawnSync } from 'node:child_process';
@@ -58,7 +59,7 @@ function run(cmd: string, args: string[], dir: string, env: NodeJS.ProcessEnv = 
   expect(r.status, `${cmd} ${args.join(' ')}\n${r.stderr}`).toBe(0);
 }
 
-it('real duplicity restores libdeflate-made and zlib-made (fallback) chains to the same bytes', () => {
+it('real duplicity and duplicity-ts restore libdeflate-made and zlib-made (fallback) chains to the same bytes', () => {
   const src = path.join(work, 'src');
   mkdirSync(path.join(src, 'docs'), { recursive: true });
   // Text spans several 1 MiB members and, with --volsize 1, several volumes; random data is stored.
@@ -88,6 +89,12 @@ it('real duplicity restores libdeflate-made and zlib-made (fallback) chains to t
     const out = path.join(dir, 'restored');
     run('duplicity', ['restore', '--no-encryption', '--archive-dir', path.join(dir, 'dupcache'), `file://${dir}/target`, out], dir);
     expect(listing(out), v.name).toEqual(want);
+    // And ours, inflating member by member with libdeflate or streaming through zlib.
+    for (const r of variants) {
+      const ours = path.join(dir, `ours-${r.name}`);
+      run(OURS, ['restore', '--no-encryption', '--archive-dir', path.join(dir, `rcache-${r.name}`), `file://${dir}/target`, ours], dir, r.env);
+      expect(listing(ours), `${v.name} restored by duplicity-ts with ${r.name}`).toEqual(want);
+    }
   }
 
   // The switch really changes the compressor: the same tar bytes, deflated differently.

@@ -9,7 +9,8 @@
  *
  * node:zlib stays the fallback: the addon is optional (no compiler, no libdeflate-dev, or
  * DUPLICITY_TS_NO_LIBDEFLATE=1 set), `isAvailable()` says which, and `gzipMember` works either way.
- * Callers that reuse output buffers use `gzipBound` and `gzipInto`, which need the addon.
+ * Callers that reuse output buffers use `gzipBound` and `gzipInto`, which need the addon, as does
+ * `gunzipInto` (the restore side's member-by-member inflater).
  */
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
@@ -18,7 +19,15 @@ import * as zlib from 'node:zlib';
 interface Addon {
   gzipBound(n: number): number;
   gzipInto(input: Uint8Array, output: Uint8Array, level: number): Promise<number>;
+  gunzipInto(input: Uint8Array, output: Uint8Array): Promise<GunzipResult>;
 }
+
+/**
+ * What inflating the first member of an input gave: libdeflate's status (0 success, 1 bad or
+ * incomplete data, 3 the output buffer is too small), and on success the input bytes the member
+ * took and the bytes it inflated to.
+ */
+export type GunzipResult = [status: number, consumed: number, produced: number];
 
 function load(): Addon | undefined {
   try {
@@ -59,6 +68,14 @@ export function gzipBound(n: number): number {
  */
 export function gzipInto(input: Uint8Array, output: Uint8Array, level: number): Promise<number> {
   return need().gzipInto(input, output, level);
+}
+
+/**
+ * Inflates the gzip member at the start of `input` into `output` on the thread pool; the CRC and
+ * length in its trailer are checked. Neither buffer may be written until the promise settles.
+ */
+export function gunzipInto(input: Uint8Array, output: Uint8Array): Promise<GunzipResult> {
+  return need().gunzipInto(input, output);
 }
 
 const zlibGzip = promisify(zlib.gzip);

@@ -1,15 +1,16 @@
 /**
  * The libdeflate addon: built wherever libdeflate-dev is installed (as the CI and
  * scripts/install-system-deps.sh do), its gzip members gunzip to their input with node:zlib and
- * gzip(1), bad arguments are refused with a JS error rather than a crash, and
- * DUPLICITY_TS_NO_LIBDEFLATE=1 switches to node:zlib with the same results.
+ * gzip(1) and gunzipInto inflates them member by member, bad arguments are refused with a JS
+ * error rather than a crash, and DUPLICITY_TS_NO_LIBDEFLATE=1 switches to node:zlib with the same
+ * results.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { gzipBound, gzipInto, gzipMember, isAvailable } from '../src/index.js';
+import { gunzipInto, gzipBound, gzipInto, gzipMember, isAvailable } from '../src/index.js';
 
 function text(n: number): Buffer {
   const words = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta'];
@@ -77,6 +78,26 @@ describe.runIf(isAvailable())('gzipInto', () => {
     expect(() => gzipInto(Buffer.alloc(1), new Uint16Array(100) as unknown as Uint8Array, 6)).toThrow(TypeError);
     expect(() => gzipInto(Buffer.alloc(1), Buffer.alloc(100), 13)).toThrow(RangeError);
     expect(() => gzipInto(Buffer.alloc(1), Buffer.alloc(100), -1)).toThrow(RangeError);
+  });
+});
+
+describe.runIf(isAvailable())('gunzipInto', () => {
+  it('inflates the first member, saying how much input it took, and checks the trailer', async () => {
+    const a = text(300_000);
+    const b = Buffer.from('second');
+    const two = Buffer.concat([await gzipMember(a, 6), await gzipMember(b, 6)]);
+    const out = Buffer.alloc(1 << 20);
+    const [status, consumed, produced] = await gunzipInto(two, out);
+    expect([status, produced]).toEqual([0, a.length]);
+    expect(out.subarray(0, produced).equals(a)).toBe(true);
+    const second = await gunzipInto(two.subarray(consumed), out);
+    expect(out.subarray(0, second[2]).toString()).toBe('second');
+    // Too small an output, a truncated member, a CRC that does not match.
+    expect((await gunzipInto(two, Buffer.alloc(1000)))[0]).toBe(3);
+    expect((await gunzipInto(two.subarray(0, consumed - 1), out))[0]).toBe(1);
+    const badCrc = Buffer.from(two.subarray(0, consumed));
+    badCrc[consumed - 8] ^= 1;
+    expect(await gunzipInto(badCrc, out)).toEqual([1, 0, 0]);
   });
 });
 

@@ -33,6 +33,7 @@ import type { ParsedName } from '@duplicity-ts/archive';
 import { sha1OfFile } from './file-hash.js';
 import { PieceWriter } from './piece-writer.js';
 import { decryptOnWorker, startsWithSymmetricSessionKey, workerDecryptionAvailable } from './decryption-worker.js';
+import { inflateMembers } from './gzip-members.js';
 
 /** What the read side needs to log; the CLI's session log fits. */
 export interface ReadLog {
@@ -226,7 +227,10 @@ export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedNa
       if (temp) await rm(raw, { force: true });
       return { plaintext: () => createReadStream(plain, { highWaterMark: READ_CHUNK }), finish: noFinish, dispose };
     }
-    if (parsed.compressed) return { plaintext: () => gunzipStream(name, raw), finish: noFinish, dispose };
+    if (parsed.compressed) {
+      const plaintext = () => inflateMembers(raw, () => gunzipStream(name, raw), (err) => decompressFailure(name, err));
+      return { plaintext, finish: noFinish, dispose };
+    }
     return { plaintext: () => createReadStream(raw, { highWaterMark: READ_CHUNK }), finish: noFinish, dispose };
   } catch (err) {
     await dispose();
@@ -265,6 +269,10 @@ async function feedFile(file: string, gz: Transform): Promise<void> {
   }
 }
 
+function decompressFailure(name: string, err: unknown): Error {
+  return userError(`failed to decompress ${name}: ${(err as Error).message}`, 30);
+}
+
 async function* gunzipStream(name: string, file: string): AsyncIterable<Uint8Array> {
   // The readable side may run a few pieces ahead, so inflating (on the thread pool) overlaps with
   // the caller's work on the main thread.
@@ -275,7 +283,7 @@ async function* gunzipStream(name: string, file: string): AsyncIterable<Uint8Arr
     for await (const chunk of gz) yield chunk as Buffer;
     finished = true;
   } catch (err) {
-    throw userError(`failed to decompress ${name}: ${(err as Error).message}`, 30);
+    throw decompressFailure(name, err);
   } finally {
     // A reader that stops early (tar end found) must not leave the pipeline waiting.
     if (!finished) gz.destroy();
