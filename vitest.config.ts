@@ -11,6 +11,7 @@ export default defineConfig({
       '@duplicity-ts/rsync': pkg('rsync'),
       '@duplicity-ts/archive': pkg('archive'),
       '@duplicity-ts/pgp': pkg('pgp'),
+      '@duplicity-ts/libdeflate': pkg('libdeflate'),
       '@duplicity-ts/backends': pkg('backends'),
       '@duplicity-ts/engine': pkg('engine'),
     },

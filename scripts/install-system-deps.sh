@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real programs the tests talk to (rdiff, duplicity, gpg, sshd) from Debian.
+# Installs the real programs the tests talk to (rdiff, duplicity, gpg, sshd) and libdeflate-dev from Debian.
 # Run once on a developer machine (as root, or with sudo available).
 set -euo pipefail
 SUDO=""
@@ -7,4 +7,5 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
 # python3-paramiko and python3-pexpect: duplicity's own sftp:// and scp:// transports (only recommended by the package).
-$SUDO apt-get install -y rdiff duplicity gnupg openssh-server openssh-client python3-paramiko python3-pexpect
+# libdeflate-dev (with a C compiler and make): the optional gzip addon in packages/libdeflate; without it gzip uses node:zlib.
+$SUDO apt-get install -y rdiff duplicity gnupg openssh-server openssh-client python3-paramiko python3-pexpect libdeflate-dev build-essential

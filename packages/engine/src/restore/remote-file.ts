@@ -32,6 +32,7 @@ import { sha1OfFile } from './file-hash.js';
 import { PieceWriter } from './piece-writer.js';
 import { decryptOnWorker, decryptToFileOnWorker, gunzipOnWorker, workerDecryptionAvailable } from './decryption-worker.js';
 import { gunzipFile } from './gunzip.js';
+import { inflateMembers } from './gzip-members.js';
 
 /** What the read side needs to log; the CLI's session log fits. */
 export interface ReadLog {
@@ -246,21 +247,24 @@ export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedNa
 }
 
 /**
- * The inflated content of a .gz file: a volume's on the run's worker (decryption-worker.ts), so the
- * main thread only takes finished 1 MiB pieces; small files (signatures) and runs from the
- * TypeScript sources in this thread.
+ * The inflated content of a .gz file. Our own volumes are gzip members of at most 1 MiB, which
+ * libdeflate inflates member by member on the thread pool (gzip-members.ts). A volume written by
+ * duplicity is one big member, and without the addon every volume is: those are inflated by
+ * node:zlib on the run's worker (decryption-worker.ts), so the main thread only takes finished
+ * 1 MiB pieces. Small files (signatures) are inflated in this thread.
  */
 async function* gunzipped(name: string, file: string, isVolume: boolean): AsyncGenerator<Uint8Array> {
+  const whole = (): AsyncIterable<Uint8Array> => (isVolume && workerDecryptionAvailable() ? onWorker(file) : gunzipFile(file));
   try {
-    if (isVolume && workerDecryptionAvailable()) {
-      const it = await gunzipOnWorker(file);
-      yield* { [Symbol.asyncIterator]: () => it };
-    } else {
-      yield* gunzipFile(file);
-    }
+    yield* isVolume ? inflateMembers(file, whole, (err) => err as Error) : whole();
   } catch (err) {
     throw userError(`failed to decompress ${name}: ${(err as Error).message}`, 30);
   }
+}
+
+async function* onWorker(file: string): AsyncGenerator<Uint8Array> {
+  const it = await gunzipOnWorker(file);
+  yield* { [Symbol.asyncIterator]: () => it };
 }
 
 /** Reads a whole (small) file's plaintext into memory: manifests. */

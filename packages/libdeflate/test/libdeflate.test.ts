@@ -1,0 +1,112 @@
+/**
+ * The libdeflate addon: built wherever libdeflate-dev is installed (as the CI and
+ * scripts/install-system-deps.sh do), its gzip members gunzip to their input with node:zlib and
+ * gzip(1) and gunzipInto inflates them member by member, bad arguments are refused with a JS
+ * error rather than a crash, and DUPLICITY_TS_NO_LIBDEFLATE=1 switches to node:zlib with the same
+ * results.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { gunzipInto, gzipBound, gzipInto, gzipMember, isAvailable } from '../src/index.js';
+
+function text(n: number): Buffer {
+  const words = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta'];
+  let s = '';
+  for (let i = 0; s.length < n; i++) s += words[(i * 7) % words.length] + (i % 13 === 0 ? '\n' : ' ');
+  return Buffer.from(s.slice(0, n));
+}
+
+const inputs: [string, Buffer][] = [
+  ['empty', Buffer.alloc(0)],
+  ['1 byte', Buffer.from('x')],
+  ['1 MiB random', randomBytes(1 << 20)],
+  ['1 MiB text', text(1 << 20)],
+];
+
+it('the addon is built and loaded where libdeflate-dev is installed', () => {
+  expect(isAvailable()).toBe(existsSync('/usr/include/libdeflate.h'));
+});
+
+describe.each([
+  ['libdeflate', undefined],
+  ['node:zlib fallback', '1'],
+])('gzipMember via %s', (_name, flag) => {
+  afterEach(() => {
+    delete process.env.DUPLICITY_TS_NO_LIBDEFLATE;
+  });
+
+  it.each(inputs)('%s round-trips through gunzip at levels 0, 1, 6 and 9', async (_what, data) => {
+    if (flag) process.env.DUPLICITY_TS_NO_LIBDEFLATE = flag;
+    for (const level of [0, 1, 6, 9]) {
+      const member = await gzipMember(data, level);
+      expect(member.subarray(0, 3)).toEqual(Buffer.from([0x1f, 0x8b, 8]));
+      expect(gunzipSync(member).equals(data), `level ${level}`).toBe(true);
+    }
+  });
+
+  it('text shrinks at level 6', async () => {
+    if (flag) process.env.DUPLICITY_TS_NO_LIBDEFLATE = flag;
+    const data = text(1 << 20);
+    expect((await gzipMember(data, 6)).length).toBeLessThan(data.length / 3);
+  });
+});
+
+describe.runIf(isAvailable())('gzipInto', () => {
+  it('writes members into one reused output buffer that gzip(1) reads back', async () => {
+    const out = Buffer.alloc(gzipBound(1 << 20));
+    for (const [, data] of inputs) {
+      const n = await gzipInto(data, out, 6);
+      expect(n).toBeGreaterThan(0);
+      expect(n).toBeLessThanOrEqual(gzipBound(data.length));
+      expect(execFileSync('gzip', ['-dc'], { input: out.subarray(0, n), maxBuffer: 4 << 20 }).equals(data)).toBe(true);
+    }
+  });
+
+  it('runs jobs side by side on the thread pool, each into its own buffer', async () => {
+    const blocks = Array.from({ length: 8 }, (_, i) => (i % 2 ? randomBytes(300_000) : text(300_000 + i)));
+    const outs = blocks.map((b) => Buffer.alloc(gzipBound(b.length)));
+    const lens = await Promise.all(blocks.map((b, i) => gzipInto(b, outs[i], 6)));
+    blocks.forEach((b, i) => expect(gunzipSync(outs[i].subarray(0, lens[i])).equals(b)).toBe(true));
+  });
+
+  it('resolves to 0 when the output is too small, and refuses bad arguments', async () => {
+    expect(await gzipInto(randomBytes(4096), Buffer.alloc(100), 6)).toBe(0);
+    expect(() => gzipInto('text' as unknown as Uint8Array, Buffer.alloc(100), 6)).toThrow(TypeError);
+    expect(() => gzipInto(Buffer.alloc(1), new Uint16Array(100) as unknown as Uint8Array, 6)).toThrow(TypeError);
+    expect(() => gzipInto(Buffer.alloc(1), Buffer.alloc(100), 13)).toThrow(RangeError);
+    expect(() => gzipInto(Buffer.alloc(1), Buffer.alloc(100), -1)).toThrow(RangeError);
+  });
+});
+
+describe.runIf(isAvailable())('gunzipInto', () => {
+  it('inflates the first member, saying how much input it took, and checks the trailer', async () => {
+    const a = text(300_000);
+    const b = Buffer.from('second');
+    const two = Buffer.concat([await gzipMember(a, 6), await gzipMember(b, 6)]);
+    const out = Buffer.alloc(1 << 20);
+    const [status, consumed, produced] = await gunzipInto(two, out);
+    expect([status, produced]).toEqual([0, a.length]);
+    expect(out.subarray(0, produced).equals(a)).toBe(true);
+    const second = await gunzipInto(two.subarray(consumed), out);
+    expect(out.subarray(0, second[2]).toString()).toBe('second');
+    // Too small an output, a truncated member, a CRC that does not match.
+    expect((await gunzipInto(two, Buffer.alloc(1000)))[0]).toBe(3);
+    expect((await gunzipInto(two.subarray(0, consumed - 1), out))[0]).toBe(1);
+    const badCrc = Buffer.from(two.subarray(0, consumed));
+    badCrc[consumed - 8] ^= 1;
+    expect(await gunzipInto(badCrc, out)).toEqual([1, 0, 0]);
+  });
+});
+
+it('DUPLICITY_TS_NO_LIBDEFLATE=1 makes the addon unavailable', () => {
+  process.env.DUPLICITY_TS_NO_LIBDEFLATE = '1';
+  try {
+    expect(isAvailable()).toBe(false);
+    expect(() => gzipInto(Buffer.alloc(1), Buffer.alloc(100), 6)).toThrow(/not available/);
+  } finally {
+    delete process.env.DUPLICITY_TS_NO_LIBDEFLATE;
+  }
+});
