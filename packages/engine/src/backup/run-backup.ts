@@ -11,6 +11,7 @@ import { parseTimeArg, type Manifest, type NamePrefixes } from '@duplicity-ts/ar
 import type { Backend } from '@duplicity-ts/backends';
 import type { DecryptOptions, EncryptOptions } from '@duplicity-ts/pgp';
 import { scanCollection, type Collection } from '../collection/collection.js';
+import type { SignatureChain } from '../collection/chains.js';
 import { listArchiveDir, metadataKey, readCachedManifest, syncArchiveDir, type MetadataSyncMode } from '../cache/archive-dir.js';
 import { OwnerMap } from '../owners.js';
 import { lastFullBackupLine, matchedChain } from '../listing/collection-status.js';
@@ -122,7 +123,11 @@ export async function runBackup(r: BackupRequest): Promise<BackupResult> {
     type = resume.type;
     if (!r.allowSourceMismatch) checkSource(resume.manifest, hostname, localdir);
     if (type === 'inc') {
-      const pick = (list: typeof col.localSigChains) => [...list].reverse().find((s) => s.endTime === resume.baseTime);
+      // The chain holding a set that ends at the base time. It may run on past it: when the killed
+      // run had uploaded its own signature file, the sync above brought that into the cache too.
+      // Only the signatures up to the base time are read (filesAt), and startResume deletes the rest.
+      const endsAtBase = (s: SignatureChain) => s.startTime === resume.baseTime || s.incSigs.some((f) => f.parsed.endTime === resume.baseTime);
+      const pick = (list: typeof col.localSigChains) => [...list].reverse().find(endsAtBase);
       sigChain = pick(col.localSigChains) ?? pick(col.remoteSigChains);
       if (!sigChain) throw backupError('Fatal Error: Unable to resume the incremental backup: the signatures of the chain it extends are missing', 17);
     }
