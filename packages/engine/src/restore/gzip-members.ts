@@ -14,9 +14,8 @@
  * Each member's output is a fresh buffer, as zlib's chunks are: readers may keep what they are given.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
-import { createGunzip } from 'node:zlib';
 import * as libdeflate from '@duplicity-ts/libdeflate';
+import { gunzipFile } from './gunzip.js';
 
 /** The most a member of ours inflates to: the volume writer's block size. */
 const MEMBER_OUT = 1 << 20;
@@ -94,18 +93,11 @@ export async function* inflateMembers(
   }
 }
 
-/** The rest of `file` from `offset` through a plain zlib stream. */
+/** The rest of `file` from `offset` through node:zlib, its errors turned into the caller's. */
 async function* zlibFrom(file: string, offset: number, failed: (err: unknown) => Error): AsyncIterable<Uint8Array> {
-  const gz = createGunzip({ chunkSize: MEMBER_OUT });
-  const src = createReadStream(file, { start: offset, highWaterMark: MEMBER_OUT });
-  src.on('error', (err) => gz.destroy(err));
-  src.pipe(gz);
   try {
-    for await (const chunk of gz) yield chunk as Buffer;
+    yield* gunzipFile(file, offset);
   } catch (err) {
     throw failed(err);
-  } finally {
-    src.destroy();
-    gz.destroy();
   }
 }
