@@ -156,47 +156,50 @@ describe('interrupted backups across duplicity and duplicity-ts', () => {
     checkSound(opts, url, dst, cache);
   });
 
-  it('an incremental real duplicity left partial: duplicity-ts resumes it; both restore it', () => {
-    const { src, dst, cache, url, opts } = setup('dup-inc', false);
+  /**
+   * Real duplicity makes a full, then an incremental of `edit` that fails on volume `failOn`;
+   * duplicity-ts resumes it, `checkLog` judges its log, and both tools restore both times.
+   */
+  function resumeDuplicityIncremental(tag: string, edit: (src: string) => void, failOn: number, checkLog: (stdout: string) => void) {
+    const { src, dst, cache, url, opts } = setup(tag, false);
     expect(run('duplicity', ['full', ...opts, '--current-time', String(T1), src, url], env).status).toBe(0);
     const tree1 = treeDigest(src);
-    writeFileSync(path.join(src, 'd/b.txt'), 'changed\n');
-    for (let i = 0; i < 40; i++) writeFileSync(path.join(src, `n${String(i).padStart(2, '0')}.bin`), randomBytes(60_000));
-    stamp(src, 1600000100, 'd/b.txt');
-    const failed = run('duplicity', ['incremental', ...opts, '--current-time', String(T1 + 100), '--fail-on-volume', '2', src, url], env);
+    edit(src);
+    const failed = run('duplicity', ['incremental', ...opts, '--current-time', String(T1 + 100), '--fail-on-volume', String(failOn), src, url], env);
     expect(failed.status).toBe(30);
     const ours = run('duplicity-ts', ['incremental', ...opts, '--current-time', String(T1 + 200), src, url], env);
     expect(ours.status, ours.stderr).toBe(0);
     expect(ours.stdout).toContain('Last incremental backup left a partial set, restarting.');
-    expect(ours.stdout).toMatch(/Restarting after volume [12], file n\d+\.bin, block 0/);
+    checkLog(ours.stdout);
     const tree2 = treeDigest(src);
     for (const tool of ['duplicity', 'duplicity-ts'] as const) {
-      restoresTo(tool, opts, url, T1, tree1, 'dup-inc');
-      restoresTo(tool, opts, url, T1 + 100, tree2, 'dup-inc');
+      restoresTo(tool, opts, url, T1, tree1, tag);
+      restoresTo(tool, opts, url, T1 + 100, tree2, tag);
     }
     checkSound(opts, url, dst, cache);
+  }
+
+  it('an incremental real duplicity left partial: duplicity-ts resumes it; both restore it', () => {
+    const edit = (src: string) => {
+      writeFileSync(path.join(src, 'd/b.txt'), 'changed\n');
+      for (let i = 0; i < 40; i++) writeFileSync(path.join(src, `n${String(i).padStart(2, '0')}.bin`), randomBytes(60_000));
+      stamp(src, 1600000100, 'd/b.txt');
+    };
+    resumeDuplicityIncremental('dup-inc', edit, 2, (stdout) => {
+      expect(stdout).toMatch(/Restarting after volume [12], file n\d+\.bin, block 0/);
+    });
   });
 
   it('an incremental real duplicity left partial inside a split delta: duplicity-ts rewrites the set from volume 1', () => {
-    const { src, dst, cache, url, opts } = setup('dup-delta', false);
-    expect(run('duplicity', ['full', ...opts, '--current-time', String(T1), src, url], env).status).toBe(0);
-    const tree1 = treeDigest(src);
     // A rewritten a.bin: its delta (all literals) spans volumes 1 to 4, and vol1 ends inside it.
-    writeFileSync(path.join(src, 'a.bin'), randomBytes(3_500_000));
-    stamp(src, 1600000100, 'a.bin');
-    const failed = run('duplicity', ['incremental', ...opts, '--current-time', String(T1 + 100), '--fail-on-volume', '3', src, url], env);
-    expect(failed.status).toBe(30);
-    const ours = run('duplicity-ts', ['incremental', ...opts, '--current-time', String(T1 + 200), src, url], env);
-    expect(ours.status, ours.stderr).toBe(0);
-    expect(ours.stdout).toContain('Last incremental backup left a partial set, restarting.');
-    expect(ours.stdout).toContain('Restarting backup at volume 1.');
-    expect(ours.stdout).not.toContain('Restarting after volume');
-    const tree2 = treeDigest(src);
-    for (const tool of ['duplicity', 'duplicity-ts'] as const) {
-      restoresTo(tool, opts, url, T1, tree1, 'dup-delta');
-      restoresTo(tool, opts, url, T1 + 100, tree2, 'dup-delta');
-    }
-    checkSound(opts, url, dst, cache);
+    const edit = (src: string) => {
+      writeFileSync(path.join(src, 'a.bin'), randomBytes(3_500_000));
+      stamp(src, 1600000100, 'a.bin');
+    };
+    resumeDuplicityIncremental('dup-delta', edit, 3, (stdout) => {
+      expect(stdout).toContain('Restarting backup at volume 1.');
+      expect(stdout).not.toContain('Restarting after volume');
+    });
   });
 
   it('a set a SIGKILLed duplicity-ts left partial: real duplicity resumes it; both restore it', async () => {
