@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { CommanderError } from 'commander';
+import { keepFreedMemory } from '@duplicity-ts/libdeflate';
 import { buildProgram, CliUsageError, type DuplicityOptions, type SelectionRule } from './options.js';
 import type { Action, ActionContext, ActionName } from './context.js';
 import { exitCodeOf, oneLine } from './errors.js';
@@ -152,6 +153,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 
 /** Runs the command for a process: one-line errors, duplicity's exit codes, no stack traces. */
 export function runCli(argv: string[]): void {
+  // Process-wide, so here at the entry rather than in main(), which tests also call in-process.
+  keepFreedMemory();
   main(argv).then(
     (code) => {
       process.exitCode = code;

@@ -6,6 +6,8 @@
  *   gzipInto(in, out, level)     Promise<number>: the member's length in `out`, 0 if it did not fit
  *   gunzipInto(in, out)          Promise<[status, consumed, produced]>: inflates the first gzip
  *                                member of `in` into `out` (status: libdeflate_result, 0 = success)
+ *   keepFreedMemory()            true once glibc malloc keeps freed large blocks for reuse
+ *                                (mallopt; index.ts says why), false where malloc is not glibc's
  *
  * Plain node_api.h rather than node-addon-api: two functions do not justify a dependency, and the C
  * API is ABI-stable across Node versions.
@@ -22,6 +24,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 typedef struct {
   int inflate; /* else deflate */
@@ -194,8 +199,23 @@ static napi_value gzip_bound(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value keep_freed_memory(napi_env env, napi_callback_info info) {
+  (void)info;
+  bool done = false;
+#ifdef __GLIBC__
+  /* Blocks up to 32 MiB (the largest mmap threshold glibc accepts on 64-bit) come from the heap
+   * rather than a mmap of their own, and the heap top goes back to the kernel only past 1 GiB free. */
+  done = mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1 && mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024) == 1;
+#endif
+  napi_value result;
+  CHECK(env, napi_get_boolean(env, done, &result));
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
+  CHECK(env, napi_create_function(env, "keepFreedMemory", NAPI_AUTO_LENGTH, keep_freed_memory, NULL, &fn));
+  CHECK(env, napi_set_named_property(env, exports, "keepFreedMemory", fn));
   CHECK(env, napi_create_function(env, "gzipInto", NAPI_AUTO_LENGTH, gzip_into, NULL, &fn));
   CHECK(env, napi_set_named_property(env, exports, "gzipInto", fn));
   CHECK(env, napi_create_function(env, "gzipBound", NAPI_AUTO_LENGTH, gzip_bound, NULL, &fn));

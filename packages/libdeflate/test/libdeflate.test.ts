@@ -110,3 +110,18 @@ it('DUPLICITY_TS_NO_LIBDEFLATE=1 makes the addon unavailable', () => {
     delete process.env.DUPLICITY_TS_NO_LIBDEFLATE;
   }
 });
+
+describe('keepFreedMemory', () => {
+  // In a child process: the setting is process-wide and the test runner's own malloc is not ours to tune.
+  const call = (env: NodeJS.ProcessEnv) =>
+    execFileSync(
+      process.execPath,
+      ['--import', 'tsx', '-e', "import('./src/index.ts').then((m) => console.log(m.keepFreedMemory()))"],
+      { cwd: new URL('..', import.meta.url), env: { ...process.env, ...env }, encoding: 'utf8' },
+    ).trim();
+
+  it('tunes glibc malloc when the addon is loaded, and does nothing when it is switched off', () => {
+    expect(call({})).toBe(String(isAvailable()));
+    expect(call({ DUPLICITY_TS_NO_LIBDEFLATE: '1' })).toBe('false');
+  });
+});
