@@ -2,11 +2,12 @@
  * Fault injection: a multi-volume backup (--volsize 1) SIGKILLed at points through the run (during
  * a volume, between volumes, after the signature upload, just before the manifest), on file:// and
  * on sftp:// against a real sshd. After each kill the target must still restore every earlier
- * backup time exactly; the next run takes over the dead run's lock, starts the set over, and then
- * every backup time restores exactly; `check` finds nothing wrong once `cleanup --force` has removed
- * what the dead run left. More kill points: DTS_FAULT_POINTS=<n>. Needs `npm run build`.
+ * backup time exactly; the next run takes over the dead run's lock and resumes the set (FORMAT.md
+ * §11.9: killed after two volumes were uploaded, it keeps the first, byte for byte, on either backend),
+ * and then every backup time restores exactly with duplicity-ts and with the real duplicity; `check`
+ * finds nothing wrong once `cleanup --force` has removed what the dead run left. More kill points: DTS_FAULT_POINTS=<n>. Needs `npm run build`.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
@@ -24,12 +25,15 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-type KillPoint = { label: string; when: (remote: () => string[]) => boolean };
+const sha1 = (file: string) => createHash('sha1').update(readFileSync(file)).digest('hex');
+
+type KillPoint = { label: string; when: (remote: () => string[]) => boolean; resumesAfterVolume1?: boolean };
 
 const volumesOf = (files: string[], kind: string) => files.filter((n) => n.startsWith(`duplicity-${kind}`) && n.includes('.vol')).length;
 const KILL_POINTS: KillPoint[] = [
   { label: 'during the first volume', when: () => true },
-  { label: 'after volume 2 was uploaded', when: (r) => volumesOf(r(), 'inc') >= 2 },
+  // Volume 1 (inside the new c.bin, no delta to step back from) is recorded before volume 2 is uploaded.
+  { label: 'after volume 2 was uploaded', when: (r) => volumesOf(r(), 'inc') >= 2, resumesAfterVolume1: true },
   { label: 'after the signature file was uploaded (before the manifest)', when: (r) => r().some((n) => n.startsWith('duplicity-new-signatures')) },
 ];
 const extra = Number(process.env.DTS_FAULT_POINTS ?? 0);
@@ -41,6 +45,8 @@ for (let i = 0; i < extra; i++) {
 
 interface Target {
   url: string;
+  /** Where the backend keeps the files, on this machine (the sshd's user home for sftp). */
+  dir: string;
   /** Lists the backend's files (for the kill trigger). */
   list(): string[];
   env: Record<string, string>;
@@ -85,17 +91,30 @@ async function scenario(t: Target, point: KillPoint, tag: string): Promise<void>
   expect(x.status, x.stderr).toBe(0);
   expect(treeDigest(r1)).toBe(tree1);
 
-  // The next run takes over the stale lock and completes.
+  const vol1 = () => names(t.dir).find((n) => /^duplicity-inc\..*\.vol1\.difftar\.gz$/.test(n));
+  const vol1Before = point.resumesAfterVolume1 ? sha1(path.join(t.dir, vol1()!)) : undefined;
+
+  // The next run takes over the stale lock and completes, resuming the set where it can.
   const T3 = T1 + 200;
   const again = run('duplicity-ts', ['incremental', ...opts, '--current-time', String(T3), src, t.url], t.env);
   expect(again.status, again.stderr).toBe(0);
   expect(again.stderr).toBe('');
+  if (point.resumesAfterVolume1) {
+    expect(again.stdout).toContain('Last incremental backup left a partial set, restarting.');
+    expect(again.stdout).toMatch(/Restarting after volume [12], file /);
+    expect(sha1(path.join(t.dir, vol1()!)), 'volume 1 was kept, not written again').toBe(vol1Before);
+  }
   const tree3 = treeDigest(src);
   for (const [time, want, n] of [[T1, tree1, 'a'], [T3, tree3, 'b']] as const) {
     const into = path.join(work, `${tag}-${n}`);
     const r = restoreAt(time, into);
     expect(r.status, r.stderr).toBe(0);
     expect(treeDigest(into)).toBe(want);
+    // The real duplicity, from the same files (file:// on the backend's directory), with its own cache.
+    const theirs = path.join(work, `${tag}-${n}-duplicity`);
+    const d = run('duplicity', ['restore', '--no-encryption', '--archive-dir', path.join(work, `${tag}-dcache`), '--name', 'n', '--time', String(time), `file://${t.dir}`, theirs], t.env);
+    expect(d.status, d.stderr).toBe(0);
+    expect(treeDigest(theirs)).toBe(want);
   }
   // Whatever the dead run left is found by cleanup; then check finds the archive sound.
   const clean = run('duplicity-ts', ['cleanup', '--force', ...opts, t.url], t.env);
@@ -110,7 +129,7 @@ describe('SIGKILL during a --volsize 1 incremental, file://', () => {
   KILL_POINTS.forEach((point, i) => {
     it(point.label, async () => {
       const dst = path.join(work, `file-${i}-dst`);
-      await scenario({ url: `file://${dst}`, list: () => names(dst), env }, point, `file-${i}`);
+      await scenario({ url: `file://${dst}`, dir: dst, list: () => names(dst), env }, point, `file-${i}`);
     });
   });
 });
@@ -128,7 +147,7 @@ describe('SIGKILL during a --volsize 1 incremental, sftp:// (real sshd)', () => 
     it(point.label, async () => {
       const rel = `fault-${i}`;
       const dir = path.join(sshd.userHome, rel);
-      await scenario({ url: sshd.url('sftp', rel), list: () => names(dir), env: { ...env, HOME: sshd.clientHome } }, point, `sftp-${i}`);
+      await scenario({ url: sshd.url('sftp', rel), dir, list: () => names(dir), env: { ...env, HOME: sshd.clientHome } }, point, `sftp-${i}`);
     });
   });
 });
