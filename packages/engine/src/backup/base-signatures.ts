@@ -17,12 +17,21 @@ export function combineSignatures(streams: AsyncIterable<Uint8Array>[]): AsyncGe
   );
 }
 
-/** The cached sigtars of a chain's files (oldest first), merged. */
+/**
+ * The cached sigtars of a chain's files (oldest first), merged. Signatures are read on demand
+ * (`readSignature`, see `signatureOf`): only changed files need theirs.
+ */
 export function combineCachedSignatures(files: string[]): AsyncGenerator<BaseEntry> {
   return combineSigtars(
     files.map((file) => ({ name: path.basename(file), bytes: cachedSigtar(file) })),
-    { signatures: true },
+    { signatures: 'lazy' },
   );
+}
+
+/** A base entry's signature, read now if it was left lazy (before the base moves on). */
+export async function signatureOf(e: BaseEntry): Promise<Buffer | undefined> {
+  if (e.signature === undefined && e.readSignature) e.signature = await e.readSignature();
+  return e.signature;
 }
 
 /** A cached `.sigtar.gz` (or plain `.sigtar`) as a byte stream. */

@@ -6,7 +6,7 @@
 import { compareIndex, type TarHeader } from '@duplicity-ts/archive';
 import { closeSync, readSync } from 'node:fs';
 import { Signature, SignatureBuilder } from '@duplicity-ts/rsync';
-import type { BaseEntry } from './base-signatures.js';
+import { signatureOf, type BaseEntry } from './base-signatures.js';
 import type { SourceEntry, SourceType } from './source-walk.js';
 import { openRegularFileSync } from './payload-chunks.js';
 
@@ -146,11 +146,15 @@ export async function* detectChanges(
     }
     if (!b.done && compareIndex(b.value.index, src.index) === 0) {
       const old = b.value;
+      // A lazy signature must be read before the base moves on: by --compare-size, and for a delta.
+      const sigFile = src.type === 'file' && old.kind === 'signature';
+      if (sigFile && o.compareSize) await signatureOf(old);
+      let change: Change;
+      if (isUnchanged(src, old, o)) change = { op: 'unchanged', src, base: old };
+      else if (sigFile && typeOfHeader(old.header) === 'file' && (await signatureOf(old))) change = { op: 'diff', src, base: old };
+      else change = { op: 'snapshot', src, base: old };
       b = await bi.next();
-      if (isUnchanged(src, old, o)) yield { op: 'unchanged', src, base: old };
-      else if (src.type === 'file' && old.kind === 'signature' && typeOfHeader(old.header) === 'file' && old.signature)
-        yield { op: 'diff', src, base: old };
-      else yield { op: 'snapshot', src, base: old };
+      yield change;
     } else {
       yield { op: 'snapshot', src };
     }

@@ -270,7 +270,7 @@ async function dropLocalPartials(r: BackupRequest, col: Collection, resuming: bo
     }
   }
   for (const name of await listArchiveDir(r.archiveDir)) {
-    if (/^\.duplicity-ts-\d+-\d+\.(sigtar|manifest)$/.test(name)) await rm(path.join(r.archiveDir, name), { force: true });
+    if (/^\.duplicity-ts-\d+-\d+\.(sigtar|sigtar\.gz|manifest)$/.test(name)) await rm(path.join(r.archiveDir, name), { force: true });
   }
 }
 

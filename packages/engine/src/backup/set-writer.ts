@@ -116,7 +116,9 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   // `.sigtar.part` once the first volume is written, as duplicity does (§11.8).
   const metaDir = o.dryRun ? o.tempDir : o.archiveDir;
   const sigTemp = path.join(metaDir, `.duplicity-ts-${process.pid}-${o.time}.sigtar`);
-  const sigtar = await SigtarWriter.create(sigTemp);
+  // The cache's `.sigtar.gz` is gzipped while the sigtar is written (SigtarWriter's gzipCopy).
+  const sigGzipTemp = compressed && !o.dryRun ? `${sigTemp}.gz` : undefined;
+  const sigtar = await SigtarWriter.create(sigTemp, { gzipCopy: sigGzipTemp });
   let sigtarPath = sigTemp;
   const manifest = o.resume?.manifest ?? new Manifest();
   if (!o.resume) {
@@ -353,7 +355,9 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   // Signatures: remote copy (gzip, plain or encrypted), then the cache's `.sigtar.gz` (§11.7).
   const cacheSig = path.join(o.archiveDir, sigLocal);
   if (compressed) {
-    await gzipFile(sigtarPath, cacheSig);
+    const gzipped = sigtar.gzipCopyPath;
+    if (gzipped) await rename(gzipped, cacheSig);
+    else await gzipFile(sigtarPath, cacheSig);
     await uploader!.enqueue(sigRemote, cacheSig, await sizeOf(cacheSig), true);
   } else {
     // The remote copy (encryption on the main thread) and the cache copy (deflate on the pool) at once.

@@ -3,8 +3,14 @@
  * archive dir's `.sigtar.part`, §11.8). A regular file's signature is streamed while the file is
  * read, so its header is written first with the length the file's stat size predicts and patched
  * in place if the file turned out to have another length: memory stays bounded whatever the size.
+ *
+ * With `gzipCopy`, the bytes are also gzipped (as the archive dir's `.sigtar.gz` is) while they are
+ * written: gzipping the finished file took a serial ~0.3 s at the end of a 1 GiB full backup, after
+ * the last volume, where this overlaps with the backup. A header patched after its bytes were
+ * flushed makes that copy stale; `gzipCopyPath` then says so and the caller gzips the file instead.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { VolumeFile } from './volume-file.js';
 
 const BUFFER_SIZE = 1 << 20;
 const RECORD = 10240;
@@ -13,15 +19,36 @@ export class SigtarWriter {
   private constructor(
     private readonly fh: FileHandle,
     readonly path: string,
+    private gz?: VolumeFile,
   ) {}
+  private gzDone = false;
   private buf = Buffer.allocUnsafe(BUFFER_SIZE);
   private bufLen = 0;
   /** File offset of buf[0]. */
   private bufStart = 0;
   private payloadLen = 0;
 
-  static async create(path: string): Promise<SigtarWriter> {
-    return new SigtarWriter(await open(path, 'w'), path);
+  static async create(path: string, o: { gzipCopy?: string } = {}): Promise<SigtarWriter> {
+    return new SigtarWriter(await open(path, 'w'), path, o.gzipCopy ? new VolumeFile(o.gzipCopy, { kind: 'gzip' }) : undefined);
+  }
+
+  /** After `finish`: the gzipped copy's path, unless there was none or it went stale. */
+  get gzipCopyPath(): string | undefined {
+    return this.gzDone ? this.gz?.path : undefined;
+  }
+
+  /** Writes file bytes at `position` (the end, but for header patches) and to the gzipped copy. */
+  private async put(data: Uint8Array, position: number): Promise<void> {
+    await this.fh.write(data, 0, data.length, position);
+    if (this.gz) await this.gz.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  private async dropGzipCopy(): Promise<void> {
+    const gz = this.gz;
+    if (!gz) return;
+    this.gz = undefined;
+    gz.abort();
+    await rm(gz.path, { force: true });
   }
 
   get position(): number {
@@ -31,7 +58,7 @@ export class SigtarWriter {
   async write(data: Uint8Array): Promise<void> {
     if (this.bufLen + data.length > BUFFER_SIZE) await this.flush();
     if (data.length >= BUFFER_SIZE) {
-      await this.fh.write(data, 0, data.length, this.bufStart);
+      await this.put(data, this.bufStart);
       this.bufStart += data.length;
       return;
     }
@@ -75,12 +102,13 @@ export class SigtarWriter {
     else {
       await this.flush();
       await this.fh.write(fixed, 0, fixed.length, headerAt);
+      await this.dropGzipCopy();
     }
   }
 
   private async flush(): Promise<void> {
     if (this.bufLen === 0) return;
-    await this.fh.write(this.buf, 0, this.bufLen, this.bufStart);
+    await this.put(this.buf.subarray(0, this.bufLen), this.bufStart);
     this.bufStart += this.bufLen;
     this.bufLen = 0;
   }
@@ -94,6 +122,14 @@ export class SigtarWriter {
     const size = this.bufStart;
     await this.fh.sync();
     await this.fh.close();
+    if (this.gz) {
+      try {
+        await this.gz.close();
+        this.gzDone = true;
+      } catch {
+        await this.dropGzipCopy(); // The caller gzips the file instead.
+      }
+    }
     return size;
   }
 
@@ -105,5 +141,6 @@ export class SigtarWriter {
 
   async abort(): Promise<void> {
     await this.fh.close().catch(() => undefined);
+    await this.dropGzipCopy().catch(() => undefined);
   }
 }

@@ -1,0 +1,55 @@
+// The sigtar's gzipped copy (written alongside, for the archive dir's `.sigtar.gz`) must hold
+// exactly the sigtar's bytes, and must not be offered once a header was patched after its bytes
+// had already gone out (a file whose size changed while it was read).
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { SigtarWriter } from '../src/backup/sigtar-writer.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function header(fill: number, len: number): Buffer {
+  // Stand-in headers: 512 bytes, the length in the first bytes so that a patch changes them.
+  const h = Buffer.alloc(512, fill);
+  h.writeUInt32BE(len, 0);
+  return h;
+}
+
+async function writeEntries(w: SigtarWriter, sizes: number[], wrongAt?: number): Promise<void> {
+  for (let i = 0; i < sizes.length; i++) {
+    const predicted = i === wrongAt ? sizes[i] + 1000 : sizes[i];
+    const at = await w.beginPayload(header(i, predicted));
+    for (let left = sizes[i]; left > 0; left -= 65536) await w.payload(randomBytes(Math.min(65536, left)));
+    await w.endPayload(at, predicted, (n) => header(i, n));
+  }
+}
+
+describe('SigtarWriter gzip copy', () => {
+  it('holds the same bytes as the sigtar, across many buffer flushes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigtar-gz-'));
+    dirs.push(dir);
+    const w = await SigtarWriter.create(join(dir, 's.sigtar'), { gzipCopy: join(dir, 's.sigtar.gz') });
+    await writeEntries(w, [100, 3 << 20, 70_000, 0, 1_500_000]);
+    await w.finish();
+    expect(w.gzipCopyPath).toBe(join(dir, 's.sigtar.gz'));
+    expect(gunzipSync(readFileSync(join(dir, 's.sigtar.gz'))).equals(readFileSync(join(dir, 's.sigtar')))).toBe(true);
+  });
+
+  it('is dropped when a header already flushed is patched', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigtar-gz-'));
+    dirs.push(dir);
+    const w = await SigtarWriter.create(join(dir, 's.sigtar'), { gzipCopy: join(dir, 's.sigtar.gz') });
+    // The 3 MiB payload pushes its own header out of the 1 MiB buffer before the patch.
+    await writeEntries(w, [100, 3 << 20, 70_000], 1);
+    await w.finish();
+    expect(w.gzipCopyPath).toBeUndefined();
+    expect(existsSync(join(dir, 's.sigtar.gz'))).toBe(false);
+    expect(readFileSync(join(dir, 's.sigtar')).readUInt32BE(512 + 100 + 412)).toBe(3 << 20);
+  });
+});
