@@ -27,7 +27,7 @@ with tarfile.open(fileobj=buf, mode='w', format=tarfile.PAX_FORMAT) as tf:
         ti.mode = e.get('mode', 0o644)
         ti.uid = e.get('uid', 0); ti.gid = e.get('gid', 0)
         ti.uname = e.get('uname', ''); ti.gname = e.get('gname', '')
-        data = e.get('data', '').encode()
+        data = (e.get('data', '') * e.get('repeat', 1)).encode()
         t = e['type']
         if t == 'dir': ti.type = tarfile.DIRTYPE
         elif t == 'symlink': ti.type = tarfile.SYMTYPE; ti.linkname = e['target']
@@ -109,6 +109,34 @@ describe('restored metadata', () => {
     expect([mtime('.'), mtime('setgid-dir'), mtime('setgid-dir/inner'), mtime('sticky'), mtime('pipe')]).toEqual([
       1500000000, 1400000000, 1450000000, 1410000000, 1420000000,
     ]);
+  });
+});
+
+describe('small files created on a helper thread', () => {
+  it('hundreds of files in read-only directories, a big one between them, each with its bytes, mode and mtime', async () => {
+    const entries: object[] = [{ name: 'snapshot/./', type: 'dir', mode: 0o755, mtime: 1500000000 }];
+    const want = new Map<string, { data: string; mode: number; mtime: number }>();
+    for (let d = 0; d < 3; d++) {
+      entries.push({ name: `snapshot/d${d}/`, type: 'dir', mode: 0o555, mtime: 1300000000 + d });
+      for (let f = 0; f < 300; f++) {
+        const name = `d${d}/f${String(f).padStart(3, '0')}`;
+        // d1/f150 is bigger than a batch: written by the main thread between queued ones.
+        const big = d === 1 && f === 150;
+        const e = { data: big ? 'b' : `${name} `, repeat: big ? 3 << 20 : f % 50, mode: f % 2 ? 0o600 : 0o444, mtime: 1200000000 + f };
+        want.set(name, { data: e.data.repeat(e.repeat), mode: e.mode, mtime: e.mtime });
+        entries.push({ name: `snapshot/${name}`, type: 'file', ...e });
+      }
+    }
+    const out = await restoreCrafted(entries, { restoreOwnership: false });
+    for (const [name, e] of want) {
+      const st = lstatSync(path.join(out, name));
+      expect([name, st.mode & 0o7777, Math.floor(st.mtimeMs / 1000)]).toEqual([name, e.mode, e.mtime]);
+      expect(readFileSync(path.join(out, name), 'latin1') === e.data).toBe(true);
+    }
+    for (let d = 0; d < 3; d++) {
+      const st = lstatSync(path.join(out, `d${d}`));
+      expect([st.mode & 0o7777, Math.floor(st.mtimeMs / 1000)]).toEqual([0o555, 1300000000 + d]);
+    }
   });
 });
 

@@ -23,7 +23,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, createReadStream, openSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Backend } from '@duplicity-ts/backends';
 import type { DecryptOptions } from '@duplicity-ts/pgp';
@@ -236,13 +236,36 @@ export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedNa
       const plain = await decryptToTemp(ctx, name, raw, isVolume);
       temps.push(plain);
       if (temp) await rm(raw, { force: true });
-      return { plaintext: () => createReadStream(plain, { highWaterMark: READ_CHUNK }), finish: noFinish, dispose };
+      const read = parsed.kind === 'volume' ? () => ringChunks(plain) : () => createReadStream(plain, { highWaterMark: READ_CHUNK });
+      return { plaintext: read, finish: noFinish, dispose };
     }
     if (parsed.compressed) return { plaintext: () => gunzipped(name, raw, parsed.kind === 'volume'), finish: noFinish, dispose };
     return { plaintext: () => createReadStream(raw, { highWaterMark: READ_CHUNK }), finish: noFinish, dispose };
   } catch (err) {
     await dispose();
     throw err;
+  }
+}
+
+/**
+ * Pieces read from a temp-first volume's plaintext: one piece stays valid while the reader asks for the
+ * next RING - 2 (the volume readers' contract is one, decryption-worker.ts's LAG). createReadStream would
+ * allocate a fresh 1 MiB buffer per read: page faults on this VM, and V8 external memory that drives
+ * mark-compacts, for every volume of a public-key restore under --sign-key.
+ */
+const RING = 4;
+async function* ringChunks(file: string): AsyncGenerator<Uint8Array> {
+  const fh = await open(file, 'r');
+  try {
+    const ring = Array.from({ length: RING }, () => Buffer.allocUnsafe(READ_CHUNK));
+    for (let i = 0; ; i++) {
+      const b = ring[i % RING]!;
+      const { bytesRead } = await fh.read(b, 0, b.length, null);
+      if (bytesRead === 0) return;
+      yield b.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
   }
 }
 

@@ -248,6 +248,7 @@ export async function restore(ctx: ReadContext, col: Collection, o: RestoreOptio
     numericOwner: o.numericOwner,
     force: o.force,
     log,
+    backgroundFiles: !o.ignoreErrors,
   });
   await writer.checkTarget();
 
@@ -269,20 +270,25 @@ export async function restore(ctx: ReadContext, col: Collection, o: RestoreOptio
         },
       }
     : {};
-  for await (const e of restoredEntries(ctx, sets, prefix, ignore)) {
-    if (!o.ignoreErrors) {
-      await writer.write(e.rel, e.header, e.content);
-    } else {
-      try {
+  try {
+    for await (const e of restoredEntries(ctx, sets, prefix, ignore)) {
+      if (!o.ignoreErrors) {
         await writer.write(e.rel, e.header, e.content);
-      } catch (err) {
-        // A file whose content continued into a damaged volume, or whose delta failed.
-        skipped.push(showIndex(e.rel));
-        log.warn(`Skipping ${showIndex(e.rel)}: ${(err as Error).message}`);
-        continue;
+      } else {
+        try {
+          await writer.write(e.rel, e.header, e.content);
+        } catch (err) {
+          // A file whose content continued into a damaged volume, or whose delta failed.
+          skipped.push(showIndex(e.rel));
+          log.warn(`Skipping ${showIndex(e.rel)}: ${(err as Error).message}`);
+          continue;
+        }
       }
+      found = true;
     }
-    found = true;
+  } catch (err) {
+    await writer.abandon();
+    throw err;
   }
   await writer.finish();
   if (damaged.length || skipped.length) {

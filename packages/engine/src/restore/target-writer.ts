@@ -28,7 +28,8 @@ import {
 import { promisify } from 'node:util';
 import type { Index, TarHeader } from '@duplicity-ts/archive';
 import { OwnerMap } from '../owners.js';
-import { PieceWriter } from './piece-writer.js';
+import { PieceWriter, writeFully } from './piece-writer.js';
+import { FileBatches, SMALL_FILE, type SmallFile } from './file-batches.js';
 import { userError, type ReadLog, quietLog } from './remote-file.js';
 
 const run = promisify(execFile);
@@ -42,6 +43,12 @@ export interface TargetWriterOptions {
   log?: ReadLog;
   /** The atime given to restored items (epoch s); defaults to now. */
   now?: number;
+  /**
+   * Small files of a fresh target are created on a helper thread (default true); their errors then
+   * surface from a later write() or finish(). --ignore-errors turns it off, so that an error is
+   * blamed on its own item.
+   */
+  backgroundFiles?: boolean;
 }
 
 interface PendingDir {
@@ -71,6 +78,10 @@ export class TargetWriter {
    */
   private fresh = false;
   private pieces?: PieceWriter;
+  /** Small files of a fresh target go to a helper thread (file-batches.ts); the rest is written here. */
+  private readonly batches: FileBatches | undefined;
+  /** Gathers a file's content to see whether it is small (reused; see gather()). */
+  private stage?: Buffer;
   written = 0;
 
   constructor(
@@ -81,6 +92,7 @@ export class TargetWriter {
     this.owners = new OwnerMap(opts.numericOwner ?? false);
     this.now = opts.now ?? Math.floor(Date.now() / 1000);
     this.log = opts.log ?? quietLog;
+    if (opts.backgroundFiles ?? true) this.batches = new FileBatches(this.log, (f, data) => this.writeSmallHere(f, data));
   }
 
   /** Refuses an existing target that is not an empty directory, unless --force (exit 11). */
@@ -205,6 +217,8 @@ export class TargetWriter {
    */
   async write(rel: Index, h: TarHeader, content?: AsyncIterable<Uint8Array>): Promise<void> {
     TargetWriter.checkIndex(rel);
+    // A directory's mode and mtime are set once the files created in it are there.
+    if (this.batches?.busy && this.closesDir(rel)) await this.batches.drain();
     this.closeDirsNotAbove(rel);
     this.ensureParents(rel);
     const p = this.pathOf(rel);
@@ -234,6 +248,14 @@ export class TargetWriter {
         break;
       }
       case 'file': {
+        if (this.fresh && this.batches) {
+          const gathered = await this.gather(content);
+          if ('data' in gathered) {
+            await this.batches.add(this.smallFile(p, h), gathered.data);
+            break;
+          }
+          content = gathered.rest;
+        }
         const fd = this.create(p, () => openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
         try {
           if (content) {
@@ -300,6 +322,91 @@ export class TargetWriter {
 
   /** Applies the metadata of every directory still open, deepest first, the root last. */
   async finish(): Promise<void> {
+    await this.batches?.drain();
     this.closeDirsNotAbove(null);
+  }
+
+  /**
+   * After a failure elsewhere (a damaged volume): the files queued so far are still created, as they
+   * would have been had they been written at once; the failure to report is the caller's, so the
+   * writer's own errors are dropped here.
+   */
+  async abandon(): Promise<void> {
+    await this.batches?.drain().catch(() => undefined);
+  }
+
+  /** Whether writing `rel` closes an open directory (closeDirsNotAbove would pop one). */
+  private closesDir(rel: Index): boolean {
+    const top = this.pending[this.pending.length - 1];
+    return top !== undefined && !(top.rel.length < rel.length && top.rel.every((c, i) => c.equals(rel[i])));
+  }
+
+  private smallFile(p: Buffer, h: TarHeader): SmallFile {
+    return {
+      path: p,
+      mode: h.mode & 0o7777,
+      atime: this.now,
+      mtime: Math.max(0, h.mtime),
+      owner: this.opts.restoreOwnership ? { uid: this.owners.uid(h.uname, h.uid), gid: this.owners.gid(h.gname, h.gid) } : undefined,
+    };
+  }
+
+  /**
+   * Reads a file's content into the stage while it fits in SMALL_FILE: `data` is the whole content
+   * (valid until the next call), else `rest` is the content to write here, the gathered start
+   * included. Nothing is created before the content is known to be small, so a content error leaves
+   * no file behind either way.
+   */
+  private async gather(content: AsyncIterable<Uint8Array> | undefined): Promise<{ data: Uint8Array } | { rest: AsyncIterable<Uint8Array> }> {
+    const stage = (this.stage ??= Buffer.allocUnsafe(SMALL_FILE));
+    if (!content) return { data: stage.subarray(0, 0) };
+    const it = content[Symbol.asyncIterator]();
+    let len = 0;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return { data: stage.subarray(0, len) };
+      const piece = r.value;
+      if (len + piece.length > stage.length) {
+        // The piece stays valid until the next is asked for, and PieceWriter copies each piece first.
+        async function* rest(): AsyncGenerator<Uint8Array> {
+          let finished = false;
+          try {
+            yield stage.subarray(0, len);
+            yield piece;
+            for (;;) {
+              const n = await it.next();
+              if (n.done) break;
+              yield n.value;
+            }
+            finished = true;
+          } finally {
+            if (!finished) await it.return?.(undefined);
+          }
+        }
+        return { rest: rest() };
+      }
+      stage.set(piece, len);
+      len += piece.length;
+    }
+  }
+
+  /** A small file the helper found in the way (EEXIST), written here after clearing it. */
+  private writeSmallHere(f: SmallFile, data: Uint8Array): void {
+    this.clearExisting(f.path, false);
+    const fd = openSync(f.path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      writeFully(fd, data);
+      if (f.owner) {
+        try {
+          fchownSync(fd, f.owner.uid, f.owner.gid);
+        } catch (err) {
+          this.log.warn(`failed to set the owner of ${f.path.toString()}: ${(err as Error).message}`);
+        }
+      }
+      fchmodSync(fd, f.mode);
+      futimesSync(fd, f.atime, f.mtime);
+    } finally {
+      closeSync(fd);
+    }
   }
 }
