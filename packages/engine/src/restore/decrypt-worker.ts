@@ -8,12 +8,12 @@
  * Signatures are not judged here (no keyring): their digests go back with `end`. Errors (a failed
  * MDC, a wrong key) are posted with their exit code; the MDC is checked before `end`.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import type { SignedDigest } from '@duplicity-ts/pgp';
 import type { ToWorker } from './decryption-worker.js';
 import { PieceWriter } from './piece-writer.js';
 import { gunzipFile } from './gunzip.js';
+import { ringPieces } from './ring-pieces.js';
 
 const BATCH = 1 << 20;
 const port = parentPort!;
@@ -46,29 +46,11 @@ port.on('message', (m: ToWorker) => {
 });
 
 /**
- * A file's bytes in 1 MiB pieces read into a ring of READ_RING reused buffers. createReadStream
- * would allocate a fresh 1 MiB buffer per read: for a volume of hundreds of MiB that is page faults
- * and, as V8 counts such buffers as external memory, a mark-compact every few dozen MiB (measured:
- * a quarter of this thread's CPU). A buffer is refilled READ_RING reads later, so a reader may hold
- * views of up to READ_RING - 1 earlier pieces: the pgp reader gathers at most an AEAD chunk (4 MiB)
- * and a packet header before it copies. Reads are synchronous: this thread has nothing else to do
- * meanwhile, and a page-cache read is shorter than a thread-pool round trip.
+ * Pieces of a file to decode, read synchronously into READ_RING reused buffers (ring-pieces.ts): the pgp
+ * reader holds at most an AEAD chunk (4 MiB) and a packet header of earlier pieces before it copies.
  */
 const READ_RING = 8;
-async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
-  const fd = openSync(path, 'r');
-  try {
-    const ring = Array.from({ length: READ_RING }, () => Buffer.allocUnsafe(BATCH));
-    for (let i = 0; ; i++) {
-      const b = ring[i % READ_RING]!;
-      const n = readSync(fd, b, 0, b.length, null);
-      if (n === 0) return;
-      yield b.subarray(0, n);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
+const fileChunks = (path: string) => ringPieces(path, { ring: READ_RING, chunk: BATCH, sync: true });
 
 async function* cancellable(src: AsyncIterable<Uint8Array>, job: Job): AsyncGenerator<Uint8Array> {
   for await (const piece of src) {

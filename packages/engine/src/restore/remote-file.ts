@@ -23,7 +23,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, createReadStream, openSync } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Backend } from '@duplicity-ts/backends';
 import type { DecryptOptions } from '@duplicity-ts/pgp';
@@ -33,6 +33,7 @@ import { PieceWriter } from './piece-writer.js';
 import { decryptOnWorker, decryptToFileOnWorker, gunzipOnWorker, workerDecryptionAvailable } from './decryption-worker.js';
 import { gunzipFile } from './gunzip.js';
 import { inflateMembers } from './gzip-members.js';
+import { ringPieces } from './ring-pieces.js';
 
 /** What the read side needs to log; the CLI's session log fits. */
 export interface ReadLog {
@@ -248,26 +249,11 @@ export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedNa
 }
 
 /**
- * Pieces read from a temp-first volume's plaintext: one piece stays valid while the reader asks for the
- * next RING - 2 (the volume readers' contract is one, decryption-worker.ts's LAG). createReadStream would
- * allocate a fresh 1 MiB buffer per read: page faults on this VM, and V8 external memory that drives
- * mark-compacts, for every volume of a public-key restore under --sign-key.
+ * A temp-first volume's plaintext in reused buffers (ring-pieces.ts): one piece stays valid while the
+ * reader asks for the next RING - 2 (the volume readers' contract is one, decryption-worker.ts's LAG).
  */
 const RING = 4;
-async function* ringChunks(file: string): AsyncGenerator<Uint8Array> {
-  const fh = await open(file, 'r');
-  try {
-    const ring = Array.from({ length: RING }, () => Buffer.allocUnsafe(READ_CHUNK));
-    for (let i = 0; ; i++) {
-      const b = ring[i % RING]!;
-      const { bytesRead } = await fh.read(b, 0, b.length, null);
-      if (bytesRead === 0) return;
-      yield b.subarray(0, bytesRead);
-    }
-  } finally {
-    await fh.close();
-  }
-}
+const ringChunks = (file: string) => ringPieces(file, { ring: RING, chunk: READ_CHUNK });
 
 /**
  * The inflated content of a .gz file. Our own volumes are gzip members of at most 1 MiB, which
