@@ -7,9 +7,9 @@
  * key-material.ts use. Protections this module does not decrypt (AEAD usage 253, Argon2, v5/v6 keys) are left
  * to openpgp.js.
  */
-import { createDecipheriv, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as openpgp from 'openpgp';
-import { cipherInfo } from './cipher-algorithms.js';
+import { cipherInfo, openCipher } from './cipher-algorithms.js';
 import { deriveKey, parseS2K, type S2K } from './s2k.js';
 import { OPENPGP_CONFIG } from './openpgp-config.js';
 
@@ -77,7 +77,7 @@ export function decryptSecretMpis(secretPart: Buffer, passphrase: string): Buffe
   if (p.iv.length !== info.blockSize) throw new Error('truncated secret key packet');
   const key = deriveKey(passphrase, p.s2k, info.keySize);
   // v4 keys encrypt all secret MPIs and the check value as one CFB stream.
-  const d = createDecipheriv(info.cfb, key, p.iv);
+  const d = openCipher(info, 'cfb', key, p.iv, true);
   const plain = Buffer.concat([d.update(p.encrypted), d.final()]);
   if (p.usage === 254) {
     if (plain.length < 20) throw new SecretKeyChecksumError('secret key data too short');

@@ -4,9 +4,9 @@
  * which implements RSA, ElGamal and ECDH (cv25519) session-key encryption so we do not hand-roll public-key
  * encryption.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import * as openpgp from 'openpgp';
-import { cipherInfo, type CipherInfo } from './cipher-algorithms.js';
+import { cipherInfo, openCipher, type CipherInfo } from './cipher-algorithms.js';
 import { deriveKey, encodeS2K, parseS2K, type S2K } from './s2k.js';
 import type { KeyPacket } from './keyring.js';
 import { AEAD_TAG, aeadMode, aeadOpen } from './aead-modes.js';
@@ -59,7 +59,7 @@ export function skeskSessionKey(s: Skesk, passphrase: string): SessionKey | null
     return key ? { key } : null;
   }
   if (!s.esk) return { cipher: kekCipher, key: kek };
-  const d = createDecipheriv(kekCipher.cfb, kek, Buffer.alloc(kekCipher.blockSize));
+  const d = openCipher(kekCipher, 'cfb', kek, Buffer.alloc(kekCipher.blockSize), true);
   const plain = Buffer.concat([d.update(s.esk), d.final()]);
   let info: CipherInfo;
   try {
