@@ -20,6 +20,7 @@ export async function run(ctx: ActionContext): Promise<number> {
       time,
       target,
       fileToRestore: ctx.options.fileToRestore,
+      rename: ctx.options.rename,
       force: ctx.options.force,
       numericOwner: ctx.options.numericOwner,
       restoreOwnership: process.getuid?.() === 0 && !ctx.options.doNotRestoreOwnership,

@@ -25,6 +25,8 @@ export interface RestoreOptions {
   target: string;
   /** --file-to-restore: a path relative to the backup root. */
   fileToRestore?: string;
+  /** --rename FROM TO pairs, paths relative to the restored root (see renamedIndex). */
+  rename?: [string, string][];
   force?: boolean;
   /** chown restored items; default: when running as root. */
   restoreOwnership?: boolean;
@@ -86,6 +88,17 @@ export function restorePrefix(fileToRestore: string | undefined): Index {
     .filter((c) => c !== '' && c !== '.')
     .join('/');
   return cleaned === '' ? [] : pathToIndex(Buffer.from(cleaned));
+}
+
+/**
+ * Where --rename puts an item: duplicity 0.8.22 matches FROM against the path relative to the restored root
+ * (after --file-to-restore), whole components only, and the longest FROM holding the item wins whatever the
+ * order given. Directories created on the way to TO get the umask's mode, as duplicity's do.
+ */
+export function renamedIndex(rel: Index, renames: readonly (readonly [Index, Index])[]): Index {
+  let best: readonly [Index, Index] | undefined;
+  for (const r of renames) if (startsWith(rel, r[0]) && (!best || r[0].length > best[0].length)) best = r;
+  return best ? [...best[1], ...rel.slice(best[0].length)] : rel;
 }
 
 function startsWith(index: Index, prefix: Index): boolean {
@@ -243,7 +256,10 @@ export async function restore(ctx: ReadContext, col: Collection, o: RestoreOptio
   const chain = backupChainAt(col, o.time);
   const sets = chain.setsAt(o.time);
   const prefix = restorePrefix(o.fileToRestore);
+  const renames = (o.rename ?? []).map(([from, to]) => [restorePrefix(from), restorePrefix(to)] as const);
   const writer = new TargetWriter(o.target, {
+    // Renamed items leave index order, so a directory is not complete when the next item is outside it.
+    deferDirMetadata: renames.length > 0,
     restoreOwnership: o.restoreOwnership ?? process.getuid?.() === 0,
     numericOwner: o.numericOwner,
     force: o.force,
@@ -272,6 +288,7 @@ export async function restore(ctx: ReadContext, col: Collection, o: RestoreOptio
     : {};
   try {
     for await (const e of restoredEntries(ctx, sets, prefix, ignore)) {
+      if (renames.length) e.rel = renamedIndex(e.rel, renames);
       if (!o.ignoreErrors) {
         await writer.write(e.rel, e.header, e.content);
       } else {

@@ -49,6 +49,11 @@ export interface TargetWriterOptions {
    * blamed on its own item.
    */
   backgroundFiles?: boolean;
+  /**
+   * Items do not come in index order (--rename): directory metadata waits for finish(), and parents
+   * created on the way get the umask's mode, since no entry of the archive describes them.
+   */
+  deferDirMetadata?: boolean;
 }
 
 interface PendingDir {
@@ -146,7 +151,7 @@ export class TargetWriter {
         st = i === 0 ? statSync(p) : lstatSync(p);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        mkdirSync(p, { mode: 0o700 });
+        mkdirSync(p, { mode: this.opts.deferDirMetadata ? 0o777 : 0o700 });
         this.verified.add(key);
         continue;
       }
@@ -159,6 +164,7 @@ export class TargetWriter {
 
   /** Sets owner, mode and mtime of directories whose contents are complete (those not above `rel`). */
   private closeDirsNotAbove(rel: Index | null): void {
+    if (rel && this.opts.deferDirMetadata) return;
     while (this.pending.length) {
       const top = this.pending[this.pending.length - 1];
       if (rel && top.rel.length < rel.length && top.rel.every((c, i) => c.equals(rel[i]))) break;
@@ -337,6 +343,7 @@ export class TargetWriter {
 
   /** Whether writing `rel` closes an open directory (closeDirsNotAbove would pop one). */
   private closesDir(rel: Index): boolean {
+    if (this.opts.deferDirMetadata) return false;
     const top = this.pending[this.pending.length - 1];
     return top !== undefined && !(top.rel.length < rel.length && top.rel.every((c, i) => c.equals(rel[i])));
   }
