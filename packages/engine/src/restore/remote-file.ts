@@ -17,7 +17,10 @@
  *   saves writing and reading back the whole plaintext once more, the biggest cost of an
  *   encrypted restore.
  * - Except when a signer is required (--sign-key): manifests are accepted unsigned, as duplicity
- *   does, so a manifest does not vouch for the signer and those volumes keep the temp-first path.
+ *   does, so a manifest does not vouch for the signer and those volumes keep the temp-first path,
+ *   unless the caller found the backend's copy of the manifest signed by that signer and equal to
+ *   the one it reads (FetchOptions.signerVouched; restore.ts signerVouches()): then the signer made
+ *   the hash the volume matched, and the volume streams, its own signature checked at its end.
  * Read in place, a file could in principle change between the hash pass and the decrypting read
  * (someone writing into the backup directory meanwhile); the MDC check at the end catches that.
  */
@@ -118,12 +121,13 @@ async function openDecryption(src: string, opts: DecryptOptions, isVolume: boole
 
 /**
  * Decrypts `src` (a downloaded .gpg file) into a new temp file and returns its path. The signer is
- * enforced on volumes only, as duplicity does (§9.6): manifests and sigtars may be unsigned.
+ * enforced on volumes only, as duplicity does (§9.6): manifests and sigtars may be unsigned, unless
+ * `enforceSigner` asks for the check anyway.
  */
-export async function decryptToTemp(ctx: ReadContext, name: string, src: string, isVolume: boolean): Promise<string> {
+export async function decryptToTemp(ctx: ReadContext, name: string, src: string, isVolume: boolean, enforceSigner = isVolume): Promise<string> {
   const out = tempPath(ctx, 'plain');
   const all = await decryptOptions(ctx, name);
-  const opts = isVolume ? all : { ...all, requireSigner: undefined };
+  const opts = enforceSigner ? all : { ...all, requireSigner: undefined };
   let it: AsyncIterator<Uint8Array> | undefined;
   try {
     const fd = openSync(out, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
@@ -211,11 +215,18 @@ export interface FetchedFile {
 
 const noFinish = async () => {};
 
+export interface FetchOptions {
+  /** The manifest holding `expectedSha1` is known to come from --sign-key's signer (see the module comment). */
+  signerVouched?: boolean;
+  /** Check --sign-key's signature on this file even though it is not a volume (a manifest). */
+  enforceSigner?: boolean;
+}
+
 /**
  * Gets a backend file (in place or downloaded) and prepares its plaintext. `expectedSha1` (a
  * volume's manifest hash) is checked on the file's bytes; a mismatch is exit 21.
  */
-export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedName, expectedSha1?: string): Promise<FetchedFile> {
+export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedName, expectedSha1?: string, o: FetchOptions = {}): Promise<FetchedFile> {
   const { file: raw, temp } = await localFile(ctx, name);
   const temps = temp ? [raw] : [];
   const dispose = async () => {
@@ -232,9 +243,9 @@ export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedNa
       const isVolume = parsed.kind === 'volume';
       if (isVolume && expectedSha1 !== undefined) {
         const opts = await decryptOptions(ctx, name);
-        if (opts.requireSigner === undefined) return await streamedDecryption(name, raw, opts, dispose);
+        if (opts.requireSigner === undefined || o.signerVouched) return await streamedDecryption(name, raw, opts, dispose);
       }
-      const plain = await decryptToTemp(ctx, name, raw, isVolume);
+      const plain = await decryptToTemp(ctx, name, raw, isVolume, isVolume || o.enforceSigner === true);
       temps.push(plain);
       if (temp) await rm(raw, { force: true });
       const read = parsed.kind === 'volume' ? () => ringChunks(plain) : () => createReadStream(plain, { highWaterMark: READ_CHUNK });

@@ -50,6 +50,10 @@ export interface RestoreResult {
 
 /** Reads a set's manifest: the cache's plain copy if there is one, else the backend's. */
 export async function loadManifest(ctx: ReadContext, set: BackupSet): Promise<Manifest> {
+  return (await manifestOf(ctx, set)).manifest;
+}
+
+async function manifestOf(ctx: ReadContext, set: BackupSet): Promise<{ manifest: Manifest; bytes: Buffer }> {
   const remote = set.remoteManifest;
   const candidates: string[] = [];
   if (remote) candidates.push(metadataKey(remote.name));
@@ -61,14 +65,39 @@ export async function loadManifest(ctx: ReadContext, set: BackupSet): Promise<Ma
     } catch {
       continue;
     }
-    return parseManifest(bytes, name);
+    return { manifest: parseManifest(bytes, name), bytes };
   }
   if (!remote) throw userError(`failed to read the manifest of the backup set ending ${set.endTime}: there is none`, 6);
   const f = await fetchFile(ctx, remote.name, remote.parsed);
   try {
-    return parseManifest(await readAll(f.plaintext()), remote.name);
+    const bytes = await readAll(f.plaintext());
+    return { manifest: parseManifest(bytes, remote.name), bytes };
   } finally {
     await f.dispose();
+  }
+}
+
+/**
+ * Under --sign-key, whether the signer vouches for the volumes of `set`: the backend's manifest decrypts
+ * with a good signature of the required signer and is byte for byte the manifest read (`bytes`). The volume
+ * hashes in it are then the signer's, so a volume matching its hash may stream into the restore instead of
+ * being decrypted to a temp file and read back (remote-file.ts), its own signature still checked at its end.
+ * duplicity accepts unsigned manifests: one that is unsigned, signed by another key or different only keeps
+ * the set's volumes on the temp-first path. Costs one manifest download and decryption per set.
+ */
+async function signerVouches(ctx: ReadContext, set: BackupSet, bytes: Buffer): Promise<boolean> {
+  const remote = set.remoteManifest;
+  if (!ctx.decryptOptions || !remote?.parsed.encrypted) return false;
+  if ((await ctx.decryptOptions()).requireSigner === undefined) return false;
+  let f: Awaited<ReturnType<typeof fetchFile>> | undefined;
+  try {
+    f = await fetchFile(ctx, remote.name, remote.parsed, undefined, { enforceSigner: true });
+    return (await readAll(f.plaintext())).equals(bytes);
+  } catch (err) {
+    (ctx.log ?? quietLog).debug(`${remote.name} does not vouch for its volumes' signer: ${(err as Error).message}`);
+    return false;
+  } finally {
+    await f?.dispose();
   }
 }
 
@@ -205,7 +234,8 @@ export async function* restoredEntries(
   const damaged: DamagedVolume[] = [];
   const readers: SetReader[] = [];
   for (const set of sets) {
-    const manifest = await loadManifest(ctx, set);
+    const { manifest, bytes } = await manifestOf(ctx, set);
+    const vouched = await signerVouches(ctx, set, bytes);
     const onVolumeError = o.onDamagedVolume
       ? (volume: ManifestVolume, error: Error) => {
           const d = { set, volume, error };
@@ -213,7 +243,7 @@ export async function* restoredEntries(
           o.onDamagedVolume!(d);
         }
       : undefined;
-    readers.push(new SetReader(ctx, set, volumesFor(manifest, prefix), onVolumeError));
+    readers.push(new SetReader(ctx, set, volumesFor(manifest, prefix), onVolumeError, vouched));
   }
   const damageAt = (index: Index) =>
     damaged.find((d) => compareIndex(d.volume.start, index) <= 0 && compareIndex(index, d.volume.end) <= 0);

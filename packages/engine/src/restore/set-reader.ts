@@ -56,6 +56,8 @@ export class SetReader {
     readonly set: BackupSet,
     volumes: ManifestVolume[],
     private readonly onVolumeError?: (volume: ManifestVolume, error: Error) => void,
+    /** --sign-key's signer signed this set's manifest (restore.ts signerVouches()). */
+    private readonly signerVouched = false,
   ) {
     this.raw = this.rawEntries(volumes);
   }
@@ -106,7 +108,7 @@ export class SetReader {
       throw userError(`failed to restore: volume ${vol.number} of the backup set ending ${this.set.endTime} is missing from the backend`, 53);
     }
     const hash = vol.hash !== undefined && (vol.hashType ?? 'SHA1').toUpperCase() === 'SHA1' ? vol.hash : undefined;
-    return fetchFile(this.ctx, file.name, file.parsed, hash);
+    return fetchFile(this.ctx, file.name, file.parsed, hash, { signerVouched: this.signerVouched });
   }
 
   private async *volumeEntries(vol: ManifestVolume, fetching: Promise<FetchedFile>): AsyncGenerator<RawEntry> {
