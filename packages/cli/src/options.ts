@@ -126,6 +126,8 @@ export function buildProgram(selection: SelectionRule[], version: string): Comma
     .option('--file-prefix-signature <p>', 'prefix for signature names')
     .option('-r, --file-to-restore <path>', 'restore only this path')
     .option('--path-to-restore <path>', 'same as --file-to-restore (duplicity 2.x)')
+    // Listed for --help only: main.ts takes the two arguments out of argv before commander parses.
+    .option('--rename <from> <to>', 'restore: write what the backup holds at FROM to TO (relative paths, repeatable)')
     .option('--force', 'really delete; restore into a non-empty directory')
     .option('--full-if-older-than <time>', 'full backup when the last full is older than this')
     .option('--gpg-binary <path>', 'accepted for compatibility; OpenPGP is native')
