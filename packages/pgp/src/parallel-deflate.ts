@@ -6,8 +6,9 @@
  *
  * With the libdeflate addon (packages/libdeflate) each segment is deflated on its own by libdeflate, whose last
  * block the addon turns non-final and follows with the empty stored block of a sync flush (it checks, by
- * inflating, that the segment decodes to its input). It takes about half node:zlib's CPU; starting each 1 MiB
- * segment without the previous one's 32 KiB as a dictionary costs a fraction of a percent of output size.
+ * inflating, that the segment decodes to its input). That costs a quarter to a third less CPU than node:zlib,
+ * inflate check included, and on the bench corpus the output is 1.6 % smaller even though each 1 MiB segment
+ * starts without the previous one's 32 KiB as a dictionary (docs/PERFORMANCE.md).
  * Without the addon (or with DUPLICITY_TS_NO_LIBDEFLATE=1) node:zlib does it pigz's way: each segment is
  * primed with the previous segment's last 32 KiB as its dictionary and ends on a sync flush; node:zlib has no
  * such mode for one stream, hence this module.
@@ -133,18 +134,18 @@ class Adler32 {
  * The deflated form of `src` (raw deflate, or a zlib stream when `zlibFormat`), streamed in order as batches of
  * pieces. Input pieces are copied into the segment at once, so a source may reuse its buffers after each batch;
  * a yielded batch may hold views of a segment buffer that is reused once the next batch is asked for.
- * `segmentSize` is for tests (segment boundaries at small sizes); `useLibdeflate` false forces node:zlib.
+ * `segmentSize` is for tests (segment boundaries at small sizes).
  */
 export async function* parallelDeflate(
   src: AsyncIterable<Uint8Array[]>,
   zlibFormat: boolean,
   level: number,
   held: { bytes: number } = { bytes: 0 },
-  { segmentSize = SEGMENT, useLibdeflate = true }: { segmentSize?: number; useLibdeflate?: boolean } = {},
+  { segmentSize = SEGMENT }: { segmentSize?: number } = {},
 ): AsyncGenerator<Uint8Array[]> {
   if (!(segmentSize >= 1)) throw new RangeError(`deflate segment size must be at least 1 byte, got ${segmentSize}`);
   // libdeflate's levels 1-9 are zlib's scale (its 10-12 are slower, smaller ones zlib lacks); 0 is stored anyway.
-  const viaLibdeflate = useLibdeflate && libdeflate.segmentsAvailable() && level >= 1 && level <= 9;
+  const viaLibdeflate = libdeflate.segmentsAvailable() && level >= 1 && level <= 9;
   const segmentBound = viaLibdeflate ? libdeflate.deflateSegmentBound(segmentSize) : 0;
   const adler = zlibFormat ? new Adler32() : undefined;
   // CMF 0x78 (deflate, 32 KiB window), FLG 0x9C (default level, no preset dictionary, check bits).

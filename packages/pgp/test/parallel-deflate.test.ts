@@ -7,7 +7,7 @@
 import { isAvailable } from '@duplicity-ts/libdeflate';
 import fc from 'fast-check';
 import * as zlib from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parallelDeflate } from '../src/parallel-deflate.js';
 import { GpgHome } from './gpg-home.js';
 
@@ -57,16 +57,26 @@ async function* source(data: Buffer, chunk: number): AsyncGenerator<Uint8Array[]
 }
 
 async function deflate(data: Buffer, zlibFormat: boolean, level: number, segmentSize: number, chunk: number, useLibdeflate: boolean): Promise<Buffer> {
+  // The switch is read when the stream starts (and by the Adler-32 it makes): node:zlib and the JS Adler-32 with it.
+  if (!useLibdeflate) process.env.DUPLICITY_TS_NO_LIBDEFLATE = '1';
   const out: Buffer[] = [];
-  for await (const batch of parallelDeflate(source(data, chunk), zlibFormat, level, undefined, { segmentSize, useLibdeflate })) {
-    for (const p of batch) out.push(Buffer.from(p)); // copied: views of reused buffers
+  try {
+    for await (const batch of parallelDeflate(source(data, chunk), zlibFormat, level, undefined, { segmentSize })) {
+      for (const p of batch) out.push(Buffer.from(p)); // copied: views of reused buffers
+    }
+  } finally {
+    delete process.env.DUPLICITY_TS_NO_LIBDEFLATE;
   }
   return Buffer.concat(out);
 }
 
+afterEach(() => {
+  delete process.env.DUPLICITY_TS_NO_LIBDEFLATE;
+});
+
 const engines = [
   ['libdeflate', true],
-  ['node:zlib', false],
+  ['node:zlib (DUPLICITY_TS_NO_LIBDEFLATE=1)', false],
 ] as const;
 
 describe.each(engines)('parallelDeflate on %s', (_name, useLibdeflate) => {
