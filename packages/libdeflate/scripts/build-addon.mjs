@@ -1,5 +1,5 @@
 // Builds the libdeflate addon (build/Release/deflate_addon.node) with node-gyp, which npm bundles.
-// Never fails: without a compiler, libdeflate-dev or Node's headers the addon is simply absent and
+// Never fails: without a compiler, libdeflate-dev, zlib1g-dev (OpenPGP segments) or Node's headers the addon is simply absent and
 // src/index.ts reports it unavailable, so gzip goes through node:zlib. One line says which it was.
 // Runs as this package's install script and again from the root build; the second run finds the
 // addon newer than its sources and does nothing.

@@ -3,14 +3,15 @@
  * scripts/install-system-deps.sh do), its gzip members gunzip to their input with node:zlib and
  * gzip(1) and gunzipInto inflates them member by member, bad arguments are refused with a JS
  * error rather than a crash, and DUPLICITY_TS_NO_LIBDEFLATE=1 switches to node:zlib with the same
- * results.
+ * results. The OpenPGP deflate segments concatenate into one stream that node:zlib inflates.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import { constants, deflateSync, gunzipSync, inflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { gunzipInto, gzipBound, gzipInto, gzipMember, isAvailable } from '../src/index.js';
+import { adler32, deflateSegmentBound, deflateSegmentInto, gunzipInto, gzipBound, gzipInto, gzipMember, isAvailable } from '../src/index.js';
 
 function text(n: number): Buffer {
   const words = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta'];
@@ -123,5 +124,65 @@ describe('keepFreedMemory', () => {
   it('tunes glibc malloc when the addon is loaded, and does nothing when it is switched off', () => {
     expect(call({})).toBe(String(isAvailable()));
     expect(call({ DUPLICITY_TS_NO_LIBDEFLATE: '1' })).toBe('false');
+  });
+});
+
+// ---- OpenPGP deflate segments (deflateSegmentInto, adler32) ----
+
+describe.runIf(isAvailable())('deflateSegmentInto', () => {
+  /** An empty final block (fixed Huffman, end of block only): what closes the concatenated segments. */
+  const FINAL = Buffer.from([0x03, 0x00]);
+
+  it('writes byte-aligned, non-final segments that concatenate into one raw deflate stream, at every level', async () => {
+    const chunk = fc.record({ random: fc.boolean(), len: fc.integer({ min: 0, max: 70_000 }) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(chunk, { maxLength: 5 }), fc.integer({ min: 1, max: 12 }), async (chunks, level) => {
+        const inputs = chunks.map(({ random, len }) => (random ? randomBytes(len) : text(len)));
+        const segments: Buffer[] = [];
+        for (const input of inputs) {
+          const out = Buffer.alloc(deflateSegmentBound(input.length));
+          const n = await deflateSegmentInto(input, out, level);
+          expect(n).toBeGreaterThan(4);
+          const seg = out.subarray(0, n);
+          // the tail of a sync flush: an empty stored block, so the segment alone inflates without a final block
+          expect(seg.subarray(n - 4)).toEqual(Buffer.from([0, 0, 0xff, 0xff]));
+          expect(inflateRawSync(seg, { finishFlush: constants.Z_SYNC_FLUSH }).equals(input)).toBe(true);
+          segments.push(Buffer.from(seg));
+        }
+        expect(inflateRawSync(Buffer.concat([...segments, FINAL])).equals(Buffer.concat(inputs))).toBe(true);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('handles empty and 1-byte input, resolves to 0 when the output is too small, refuses bad arguments', async () => {
+    for (const input of [Buffer.alloc(0), Buffer.from('x')]) {
+      const out = Buffer.alloc(deflateSegmentBound(input.length));
+      const n = await deflateSegmentInto(input, out, 6);
+      expect(inflateRawSync(Buffer.concat([out.subarray(0, n), FINAL])).equals(input)).toBe(true);
+    }
+    expect(await deflateSegmentInto(randomBytes(4096), Buffer.alloc(100), 6)).toBe(0);
+    expect(await deflateSegmentInto(Buffer.alloc(0), Buffer.alloc(3), 6)).toBe(0);
+    expect(() => deflateSegmentInto('text' as unknown as Uint8Array, Buffer.alloc(100), 6)).toThrow(TypeError);
+    expect(() => deflateSegmentInto(Buffer.alloc(1), Buffer.alloc(100), 13)).toThrow(RangeError);
+    expect(() => deflateSegmentBound(-1)).toThrow(RangeError);
+  });
+
+  it('adler32 continues a running sum as RFC 1950 defines it', () => {
+    const reference = (b: Uint8Array) => {
+      let a = 1;
+      let s = 0;
+      for (const x of b) {
+        a = (a + x) % 65521;
+        s = (s + a) % 65521;
+      }
+      return ((s << 16) | a) >>> 0;
+    };
+    const data = Buffer.concat([randomBytes(100_000), Buffer.alloc(70_000, 0xff)]);
+    expect(adler32(data, 1)).toBe(reference(data));
+    expect(adler32(data.subarray(50_000), adler32(data.subarray(0, 50_000), 1))).toBe(reference(data));
+    expect(adler32(Buffer.alloc(0), 1)).toBe(1);
+    // the trailer zlib itself writes
+    expect(adler32(data, 1)).toBe(deflateSync(data).readUInt32BE(deflateSync(data).length - 4));
   });
 });
