@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real programs the tests talk to (rdiff, duplicity, gpg, sshd) and libdeflate-dev from Debian.
+# Installs the real programs the tests talk to (rdiff, duplicity, gpg, sshd), libdeflate-dev and libisal-dev from Debian.
 # Run once on a developer machine (as root, or with sudo available).
 set -euo pipefail
 SUDO=""
@@ -8,4 +8,5 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
 # python3-paramiko and python3-pexpect: duplicity's own sftp:// and scp:// transports (only recommended by the package).
 # libdeflate-dev (with a C compiler and make): the optional gzip addon in packages/libdeflate; without it gzip uses node:zlib.
-$SUDO apt-get install -y rdiff duplicity gnupg openssh-server openssh-client python3-paramiko python3-pexpect libdeflate-dev build-essential
+# libisal-dev (Intel ISA-L): that addon's restore-side inflater uses it when present (2-4x zlib's inflate), else zlib.
+$SUDO apt-get install -y rdiff duplicity gnupg openssh-server openssh-client python3-paramiko python3-pexpect libdeflate-dev libisal-dev build-essential

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const addon = `${root}/build/Release/deflate_addon.node`;
-const sources = ['binding.gyp', 'src/addon.c'].map((f) => `${root}/${f}`);
+const sources = ['binding.gyp', 'src/addon.c', 'scripts/has-isal.mjs'].map((f) => `${root}/${f}`);
 
 const mtime = (f) => statSync(f).mtimeMs;
 if (existsSync(addon) && sources.every((s) => mtime(s) <= mtime(addon))) process.exit(0);
@@ -19,7 +19,9 @@ const gyp = process.env.npm_config_node_gyp;
 const [cmd, args] = gyp ? [process.execPath, [gyp, 'rebuild']] : ['node-gyp', ['rebuild']];
 const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', timeout: 300_000 });
 if (r.status === 0 && existsSync(addon)) {
-  console.log('libdeflate addon built: gzip volumes use libdeflate');
+  const { createRequire } = await import('node:module');
+  const engine = createRequire(import.meta.url)(addon).inflaterEngine();
+  console.log(`libdeflate addon built: gzip volumes use libdeflate, restores inflate with ${engine}`);
 } else {
   const why = r.error?.message ?? (`${r.stderr ?? ''}`.split('\n').find((l) => /error/i.test(l)) || `exit ${r.status}`);
   console.log(`libdeflate addon not built (${why.trim()}); gzip volumes use node:zlib`);

@@ -142,3 +142,80 @@ export function deflateSegmentInto(input: Uint8Array, output: Uint8Array, level:
 export function adler32(data: Uint8Array, adler: number): number {
   return need().adler32(data, adler);
 }
+
+// ==== Streaming inflater (restore side) ==========================================================
+
+interface InflaterAddon {
+  inflaterOpen(format: number, engine: number): object;
+  inflaterPush(handle: object, input: Uint8Array, output: Uint8Array, result: Float64Array): void;
+  inflaterClose(handle: object): void;
+  inflaterEngine(): string;
+}
+
+function inflaterAddon(): InflaterAddon | undefined {
+  const addon = active() as (Addon & Partial<InflaterAddon>) | undefined;
+  return addon?.inflaterOpen ? (addon as Addon & InflaterAddon) : undefined;
+}
+
+/** Raw deflate (RFC 1951, OpenPGP's ZIP), zlib (RFC 1950) or gzip members one after another (RFC 1952). */
+export type InflateFormat = 'raw' | 'zlib' | 'gzip';
+const FORMATS: Record<InflateFormat, number> = { raw: 0, zlib: 1, gzip: 2 };
+
+/**
+ * The engine a new Inflater uses by default: 'isa-l' (Intel ISA-L, built in when libisal-dev was
+ * installed) or 'zlib'; undefined without the addon (or with DUPLICITY_TS_NO_LIBDEFLATE=1).
+ */
+export function inflaterEngine(): 'isa-l' | 'zlib' | undefined {
+  return inflaterAddon()?.inflaterEngine() as 'isa-l' | 'zlib' | undefined;
+}
+
+/**
+ * A synchronous streaming inflater in the addon, for threads that may block (the restore's decode
+ * worker): it inflates straight into the caller's reused output buffers, with none of node:zlib's
+ * thread-pool round trips, per-chunk output buffers and stream machinery, which cost that thread more
+ * than the inflating did. ISA-L inflates text at 2-4x zlib's speed where it is built in.
+ *
+ * What follows a stream's end is handled as node:zlib does (ignored after raw and zlib streams; after
+ * a gzip member, zero bytes end the file and anything else must be another member); errors carry
+ * zlib's messages ("incorrect header check", ...), with either engine. Needs the addon: check
+ * `inflaterEngine()` first.
+ */
+export class Inflater {
+  private readonly addon: InflaterAddon;
+  private readonly handle: object;
+  private readonly result = new Float64Array(3);
+
+  /** `engine` 'zlib' forces zlib (tests compare the engines); the default is `inflaterEngine()`. */
+  constructor(format: InflateFormat, engine: 'default' | 'zlib' = 'default') {
+    const addon = inflaterAddon();
+    if (!addon) throw new Error('the streaming inflater needs the libdeflate addon');
+    this.addon = addon;
+    this.handle = addon.inflaterOpen(FORMATS[format], engine === 'zlib' ? 1 : 0);
+  }
+
+  /**
+   * Inflates from `input` into `output` until the input is used up, the output is full or the stream
+   * ends; returns the bytes written to `output` (`consumed` says how much input was taken). Throws on
+   * bad data, with zlib's message; the inflater is unusable after that. More output may wait
+   * whenever `output` came back full: call again (with the input left, possibly none).
+   */
+  push(input: Uint8Array, output: Uint8Array): number {
+    this.addon.inflaterPush(this.handle, input, output, this.result);
+    return this.result[1]!;
+  }
+
+  /** Input bytes the last push() took. */
+  get consumed(): number {
+    return this.result[0]!;
+  }
+
+  /** True when the stream is complete as far as pushed (gzip: at a member's end); false while inside it. */
+  get ended(): boolean {
+    return this.result[2] === 1;
+  }
+
+  /** Frees the native state now (garbage collection would, later). */
+  close(): void {
+    this.addon.inflaterClose(this.handle);
+  }
+}

@@ -48,6 +48,11 @@ export interface DecryptOptions {
    * keyring is. `requireSigner` is then not enforced here either; checkSignatures() does it.
    */
   deferSignatures?: (s: SignedDigest) => void;
+  /**
+   * The output pieces may be views of buffers decryption reuses: each is valid only until the next is asked
+   * for. Saves a fresh buffer per MiB of decompressed data for consumers that copy what they keep.
+   */
+  reuseOutput?: boolean;
 }
 
 /**
@@ -266,7 +271,7 @@ async function* batches(src: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Arr
 
 /** The packets inside the encrypted container, one synchronous pass per chunk (plaintext-pass.ts). */
 async function* inner(src: AsyncIterable<Uint8Array[]>, o: DecryptOptions, results: SignatureResult[]): AsyncGenerator<Uint8Array> {
-  const level = new PacketLevel((p, sig) => checkSignature(p, sig, o, results));
+  const level = new PacketLevel((p, sig) => checkSignature(p, sig, o, results), 0, o.reuseOutput === true);
   try {
     for await (const c of src) for await (const ready of level.push(c)) yield* ready;
     for await (const ready of level.finishAll()) yield* ready;

@@ -10,7 +10,7 @@
  *   node:crypto; decryption as ECB + XOR in cfb-decryptor.ts). Decryption reads the SEIPD body and the packets inside
  *   it in one synchronous pass per source chunk: packet-push-parser.ts strips framing from the chunk in place and
  *   plaintext-pass.ts handles the inner packets, leaving the pass only for decompression; aead.ts with aead-modes.ts (gpg 2.4's AEAD packet and RFC 9580's SEIPD v2, OCB/GCM, read only),
- *   compression.ts (node:zlib; bzip2.ts on unbzip2-stream's decoder) and signature.ts with key-material.ts (one-pass signatures hashed by
+ *   compression.ts (inflate: @duplicity-ts/libdeflate's addon, else node:zlib; deflate: node:zlib; bzip2.ts on unbzip2-stream's decoder) and signature.ts with key-material.ts (one-pass signatures hashed by
  *   node:crypto, signed/verified over that digest).
  * - errors.ts: user-facing errors carry duplicity's exit codes (31 gpg failure, 22 signer problem).
  */

@@ -3,7 +3,8 @@
  * synchronous pass per chunk: packet-push-parser.ts strips the framing, literal data is hashed for its signatures
  * and handed out as views of the chunk, and only decompression leaves the pass (node:zlib works on the thread
  * pool). Replaces a stack of async generators whose per-chunk hops, joins and garbage cost more CPU than the
- * decryption itself.
+ * decryption itself. ZIP and ZLIB data are inflated synchronously by the addon of @duplicity-ts/libdeflate
+ * (ISA-L or zlib) when it is there, else by node:zlib on the thread pool.
  */
 import { createHash } from 'node:crypto';
 import * as zlib from 'node:zlib';
@@ -14,6 +15,7 @@ import { parseOnePass, parseSignature, type OnePass, type ParsedSignature } from
 import { hashName } from './cipher-algorithms.js';
 import { ALGO_BZIP2, ALGO_NONE, ALGO_ZIP, ALGO_ZLIB } from './compression.js';
 import { bunzip2 } from './bzip2.js';
+import { Inflater, inflaterEngine } from '@duplicity-ts/libdeflate';
 import type { Hash } from 'node:crypto';
 
 export interface Pending { ops?: OnePass; sig?: ParsedSignature; hash: Hash; hashName: string }
@@ -135,6 +137,74 @@ class ZlibDecoder implements Decoder {
 }
 
 /**
+ * The addon's synchronous inflater (@duplicity-ts/libdeflate): each next() inflates up to OUT_LIMIT bytes in
+ * this thread into one buffer. Decryption runs on a worker thread of its own in a restore, so blocking is fine
+ * there, and node:zlib's pool round trips, 64 KiB output chunks and stream callbacks cost that thread more than
+ * the inflating (docs/PERFORMANCE.md). With `reuse` that buffer is the same every time: valid until the next
+ * next(), which the plaintext pass's consumers honour when the caller asked for reused output.
+ */
+class AddonDecoder implements Decoder {
+  private readonly inflater: Inflater;
+  private input: Uint8Array[] = [];
+  /** Next piece of `input` to inflate, and how much of it was taken. */
+  private at = 0;
+  private taken = 0;
+  private ending = false;
+  /** The last next() filled its buffer: more output may wait inside the inflater. */
+  private full = false;
+  private out: Buffer | undefined;
+  /** `out` was handed out, so without `reuse` the next output needs a fresh buffer. */
+  private given = false;
+
+  constructor(format: 'raw' | 'zlib', private readonly reuse: boolean) {
+    this.inflater = new Inflater(format);
+  }
+
+  write(input: Uint8Array[]): void {
+    this.input = input;
+    this.at = 0;
+    this.taken = 0;
+  }
+
+  async next(): Promise<Buffer[] | null> {
+    if (!this.out || (this.given && !this.reuse)) this.out = Buffer.allocUnsafe(OUT_LIMIT);
+    const out = this.out;
+    this.given = false;
+    let produced = 0;
+    const empty = new Uint8Array(0);
+    while (produced < out.length) {
+      const piece = this.at < this.input.length ? this.input[this.at]!.subarray(this.taken) : empty;
+      if (piece.length === 0 && this.at < this.input.length) {
+        this.at++;
+        this.taken = 0;
+        continue;
+      }
+      // No input left: only output the inflater still holds (a full buffer last time) can come.
+      if (piece.length === 0 && !this.full) break;
+      const n = this.inflater.push(piece, out.subarray(produced));
+      produced += n;
+      this.taken += this.inflater.consumed;
+      this.full = produced === out.length;
+      if (piece.length === 0 && n === 0) break;
+    }
+    if (produced === 0) {
+      if (this.ending && !this.inflater.ended) throw Object.assign(new Error('unexpected end of file'), { code: 'Z_BUF_ERROR' });
+      return null;
+    }
+    this.given = true;
+    return [out.subarray(0, produced)];
+  }
+
+  end(): void {
+    this.ending = true;
+  }
+
+  close(): void {
+    this.inflater.close();
+  }
+}
+
+/**
  * Adapts a pull-style decoder (an async-iterable transform, here bzip2.ts) to pushes: each next() feeds one written
  * piece and runs the decoder until it asks for input that is not there yet, so one step holds one piece's
  * expansion.
@@ -223,13 +293,15 @@ class PullDecoder implements Decoder {
   }
 }
 
-function decoderFor(algo: number): Decoder | null {
+function decoderFor(algo: number, reuse: boolean): Decoder | null {
   switch (algo) {
     case ALGO_NONE:
       return null;
     case ALGO_ZIP:
+      if (inflaterEngine()) return new AddonDecoder('raw', reuse);
       return new ZlibDecoder(zlib.createInflateRaw({ chunkSize: INFLATE_CHUNK }));
     case ALGO_ZLIB:
+      if (inflaterEngine()) return new AddonDecoder('zlib', reuse);
       return new ZlibDecoder(zlib.createInflate({ chunkSize: INFLATE_CHUNK }));
     case ALGO_BZIP2:
       return new PullDecoder(bunzip2);
@@ -263,7 +335,11 @@ export class PacketLevel implements PacketSink {
   /** Plaintext of the literal packet found by the last feed. */
   private out: Uint8Array[] = [];
 
-  constructor(private readonly check: CheckSignature, private readonly depth = 0) {
+  /**
+   * `reuseOutput`: decompressed data may come in one reused buffer, so a piece handed out is valid only until the
+   * generator is asked for the next (the caller's consumers copy what they keep).
+   */
+  constructor(private readonly check: CheckSignature, private readonly depth = 0, private readonly reuseOutput = false) {
     if (depth > MAX_NESTING) throw new Error('too deeply nested compressed packets');
   }
 
@@ -324,8 +400,8 @@ export class PacketLevel implements PacketSink {
       case Tag.Compressed:
         if (this.algo < 0) {
           this.algo = b[0]!;
-          this.decoder = decoderFor(this.algo);
-          this.child = new PacketLevel(this.check, this.depth + 1);
+          this.decoder = decoderFor(this.algo, this.reuseOutput);
+          this.child = new PacketLevel(this.check, this.depth + 1, this.reuseOutput);
           b = b.subarray(1);
           if (b.length === 0) return;
         }
@@ -411,6 +487,7 @@ export class PacketLevel implements PacketSink {
       if (decoder) {
         decoder.end();
         for (let out; (out = await decoder.next()) !== null;) yield* child.push(out);
+        decoder.close();
       }
       child.finish();
       this.decoder = null;

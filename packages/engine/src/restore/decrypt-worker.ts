@@ -12,7 +12,8 @@ import { parentPort } from 'node:worker_threads';
 import type { SignedDigest } from '@duplicity-ts/pgp';
 import type { ToWorker } from './decryption-worker.js';
 import { PieceWriter } from './piece-writer.js';
-import { gunzipFile } from './gunzip.js';
+import { inflaterEngine } from '@duplicity-ts/libdeflate';
+import { gunzipFile, gunzipFileSync } from './gunzip.js';
 import { ringPieces } from './ring-pieces.js';
 
 const BATCH = 1 << 20;
@@ -75,13 +76,14 @@ async function run(m: Extract<ToWorker, { type: 'open' }>): Promise<void> {
     const signatures: SignedDigest[] = [];
     let plaintext: AsyncIterable<Uint8Array>;
     if (m.gzip) {
-      plaintext = gunzipFile(m.src);
+      plaintext = inflaterEngine() ? gunzipFileSync(m.src) : gunzipFile(m.src);
     } else {
       // Loaded on the first encrypted file: a --no-encryption run does not load OpenPGP.
       const { decrypt } = await import('@duplicity-ts/pgp');
       // Cloning made the keys' Buffers Uint8Arrays.
       const sessionKeys = m.keys.map((k) => ({ cipher: k.cipher, key: Buffer.from(k.key) }));
-      plaintext = decrypt(fileChunks(m.src), { sessionKeys, deferSignatures: (s) => signatures.push(s) });
+      // reuseOutput: each piece is copied into a batch (or written) before the next is asked for.
+      plaintext = decrypt(fileChunks(m.src), { sessionKeys, deferSignatures: (s) => signatures.push(s), reuseOutput: true });
     }
     if (m.fd !== undefined) {
       // Temp-first decryption: written here, the plaintext never crosses to the main thread.
