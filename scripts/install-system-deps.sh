@@ -9,4 +9,5 @@ $SUDO apt-get update
 # python3-paramiko and python3-pexpect: duplicity's own sftp:// and scp:// transports (only recommended by the package).
 # libdeflate-dev (with a C compiler and make): the optional gzip addon in packages/libdeflate; without it gzip uses node:zlib.
 # libisal-dev (Intel ISA-L): that addon's restore-side inflater uses it when present (2-4x zlib's inflate), else zlib.
-$SUDO apt-get install -y rdiff duplicity gnupg openssh-server openssh-client python3-paramiko python3-pexpect libdeflate-dev libisal-dev build-essential
+# zlib1g-dev: the addon links -lz (OpenPGP deflate segments are walked with inflate(Z_BLOCK); adler32).
+$SUDO apt-get install -y rdiff duplicity gnupg openssh-server openssh-client python3-paramiko python3-pexpect libdeflate-dev libisal-dev zlib1g-dev build-essential
