@@ -225,11 +225,12 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
     if (!inSigtar) await sigtar.addEntry(Buffer.concat([encodeTarEntry(sigHeader), signatureOf(params, whole), Buffer.alloc(sigPad)]));
     const volHeader = header(src, entryName(SNAPSHOT_PREFIX, src.path, volNameScratch), whole.length);
     const hn = encodeTarEntryInto(volHeader, volHeaderScratch, 0);
-    await volumes.add({
+    const added = volumes.add({
       header: hn > 0 ? volHeaderScratch.subarray(0, hn) : encodeTarEntry(volHeader),
       payload: whole,
       index: src.index,
     });
+    if (added) await added;
   };
 
   /** A regular file's content or delta as difftar entries, its new signature into the sigtar. */
@@ -474,7 +475,7 @@ const BACKGROUND_SIGNATURE_MIN = 4 << 20;
  * microseconds; as promises each is a thread-pool round trip, which made reading thousands of small
  * files cost more than everything else done with them. The bytes are read into
  * `scratch.buf` when they fit (the result is a view of it, valid until the next call), else into a
- * buffer of their own.
+ * buffer of their own. Asking for one byte more than expected makes the usual read the only one.
  */
 function readSmallFile(p: Buffer, expected: number, scratch: { buf: Buffer }): Buffer {
   const fd = openRegularFileSync(p);
@@ -488,9 +489,11 @@ function readSmallFile(p: Buffer, expected: number, scratch: { buf: Buffer }): B
         buf.copy(bigger, 0, 0, len);
         buf = bigger;
       }
-      const n = readSync(fd, buf, len, buf.length - len, len);
-      if (n === 0) break;
+      const want = buf.length - len;
+      const n = readSync(fd, buf, len, want, len);
       len += n;
+      // A regular file's read comes back short only at its end: no second read to see 0.
+      if (n < want) break;
     }
     return buf.subarray(0, len);
   } finally {
