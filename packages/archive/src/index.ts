@@ -26,4 +26,4 @@ export {
 export { type TarHeader, type TarEntryType, tarPadding, tarEndBlocks } from './tar-header-type.js';
 export { type TarEntry, readTar } from './tar-reader.js';
 export { type EntryKind, type EntryStream, type EntryName, parseEntryName, formatEntryName } from './entry-name.js';
-export { encodeTarEntry } from './tar-header.js';
+export { encodeTarEntry, encodeTarEntryInto } from './tar-header.js';

@@ -113,6 +113,95 @@ function ustarBlock(f: UstarFields): Buffer {
   return block;
 }
 
+const TYPEFLAG_BYTE: Record<string, number> = Object.fromEntries(Object.entries(TYPEFLAG).map(([k, v]) => [k, v.charCodeAt(0)]));
+const USTAR_MAGIC = Buffer.from('ustar\x0000', 'latin1');
+const SLASH = 0x2f;
+
+/** `%0{width-1}o` plus NUL without building a string; `n` must fit `width - 1` octal digits. */
+function octalInto(block: Buffer, at: number, width: number, n: number): void {
+  block[at + width - 1] = 0;
+  for (let i = at + width - 2; i >= at; i--) {
+    block[i] = 0x30 + (n % 8);
+    n = Math.floor(n / 8);
+  }
+}
+
+/** Copies `value` to `at` when it is ASCII and at most `limit` bytes; false (and a partial copy) otherwise. */
+function asciiFieldInto(block: Buffer, at: number, limit: number, value: Buffer): boolean {
+  const n = value.length;
+  if (n > limit) return false;
+  for (let i = 0; i < n; i++) {
+    const c = value[i];
+    if (c > 0x7f) return false;
+    block[at + i] = c;
+  }
+  return true;
+}
+
+function asciiStringInto(block: Buffer, at: number, limit: number, value: string): boolean {
+  const n = value.length;
+  if (n > limit) return false;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 0x7f) return false;
+    block[at + i] = c;
+  }
+  return true;
+}
+
+/**
+ * The common case of encodeTarEntry, written straight into `target` at `at` (512 bytes, zeroed
+ * first): no pax header, because every name is ASCII and short and every number fits. Returns
+ * false when the entry needs more than that; the block is then garbage.
+ */
+function plainUstarInto(h: TarHeader, target: Buffer, at: number): boolean {
+  if (h.type === 'other') return false;
+  const mtime = Math.max(0, h.mtime);
+  const fits = (n: number, digits: number) => Number.isSafeInteger(n) && n >= 0 && n < 8 ** (digits - 1);
+  if (!fits(h.uid, 8) || !fits(h.gid, 8) || !fits(h.size, 12) || !fits(mtime, 12)) return false;
+  const isDevice = h.type === 'chardev' || h.type === 'blockdev';
+  if (isDevice && !(fits(h.devmajor, 8) && fits(h.devminor, 8))) return false;
+  target.fill(0, at, at + BLOCK);
+  const name = h.name;
+  const slash = h.type === 'directory' && name[name.length - 1] !== SLASH;
+  if (!asciiFieldInto(target, at, slash ? 99 : 100, name)) return false;
+  if (slash) target[at + name.length] = SLASH;
+  if (!asciiFieldInto(target, at + 157, 100, h.linkname)) return false;
+  if (!asciiStringInto(target, at + 265, 32, h.uname)) return false;
+  if (!asciiStringInto(target, at + 297, 32, h.gname)) return false;
+  octalInto(target, at + 100, 8, h.mode & 0o7777);
+  octalInto(target, at + 108, 8, h.uid);
+  octalInto(target, at + 116, 8, h.gid);
+  octalInto(target, at + 124, 12, h.size);
+  octalInto(target, at + 136, 12, mtime);
+  target.fill(0x20, at + 148, at + 156);
+  target[at + 156] = TYPEFLAG_BYTE[h.type];
+  USTAR_MAGIC.copy(target, at + 257);
+  if (isDevice) {
+    octalInto(target, at + 329, 8, h.devmajor);
+    octalInto(target, at + 337, 8, h.devminor);
+  }
+  let sum = 0;
+  for (let i = at; i < at + BLOCK; i++) sum += target[i];
+  octalInto(target, at + 148, 7, sum); // six digits and NUL; byte 155 keeps its space
+  return true;
+}
+
+/**
+ * encodeTarEntry's bytes written into `target` at `offset`, without allocating for the common
+ * entry (one ustar block): a backup writes two headers per file, and building them from pieces
+ * with Buffer.concat cost about as much as reading and hashing a small file. Returns the number
+ * of bytes written, or 0 (nothing written that matters) when they do not fit between `offset`
+ * and the end of `target`; encodeTarEntry(h) then gives them.
+ */
+export function encodeTarEntryInto(h: TarHeader, target: Buffer, offset: number): number {
+  if (target.length - offset >= BLOCK && plainUstarInto(h, target, offset)) return BLOCK;
+  const bytes = encodeTarEntry(h);
+  if (bytes.length > target.length - offset) return 0;
+  bytes.copy(target, offset);
+  return bytes.length;
+}
+
 /** `<len> key=value\n`, where len counts the whole record including its own digits. */
 function paxRecord(key: string, value: Buffer): Buffer {
   const body = Buffer.concat([Buffer.from(` ${key}=`, 'latin1'), value, Buffer.from('\n')]);

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeTarEntry, parseFileName, readTar, tarEndBlocks, tarPadding, type TarHeader } from '@duplicity-ts/archive';
+import { encodeTarEntry, encodeTarEntryInto, parseFileName, readTar, tarEndBlocks, tarPadding, type TarHeader } from '@duplicity-ts/archive';
 import { FIXTURES } from './environment.js';
 
 const PYTHON_TARFILE = fileURLToPath(new URL('./python-tarfile.py', import.meta.url));
@@ -173,6 +173,28 @@ describe('encodeTarEntry', () => {
       }),
       { numRuns: Math.min(RUNS, 300) },
     );
+  });
+
+  it('encodeTarEntryInto writes the same bytes into a buffer, or 0 when they do not fit', () => {
+    const plain = fc.record({ name: fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 100 }), short: fc.boolean() });
+    const cases = [
+      ...fc.sample(headers, { numRuns: RUNS }),
+      // Mostly single-block entries, which take the path that writes in place.
+      ...fc.sample(fc.tuple(headers, plain), { numRuns: RUNS }).map(([h, p]) => ({
+        ...h, name: Buffer.from(p.name), uname: p.short ? 'root' : h.uname, gname: p.short ? 'users' : h.gname,
+        uid: h.uid % 70000, gid: h.gid % 70000, mtime: h.mtime % 2 ** 31, size: h.size % 100000,
+      })),
+      header({ mtime: -5 }), header({ type: 'directory', name: Buffer.from('a'.repeat(99)) }), header({ type: 'directory', name: Buffer.from('a'.repeat(100)) }),
+    ];
+    const target = Buffer.alloc(4096, 0xee);
+    for (const h of cases) {
+      const expected = encodeTarEntry(h);
+      const at = expected.length % 7;
+      expect(encodeTarEntryInto(h, target, at)).toBe(expected.length);
+      expect(target.subarray(at, at + expected.length).equals(expected)).toBe(true);
+      expect(encodeTarEntryInto(h, target, target.length - expected.length + 1)).toBe(0);
+    }
+    expect(() => encodeTarEntryInto(header({ size: 1.5 }), target, 0)).toThrow(/not an integer/);
   });
 
   it('refuses what a ustar header cannot hold', () => {

@@ -53,3 +53,27 @@ describe('SigtarWriter gzip copy', () => {
     expect(readFileSync(join(dir, 's.sigtar')).readUInt32BE(512 + 100 + 412)).toBe(3 << 20);
   });
 });
+
+describe('SigtarWriter in-place entries', () => {
+  it('gives the bytes write() gives, across buffer flushes, and falls back when asked for more than the buffer', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigtar-inplace-'));
+    dirs.push(dir);
+    // Entries of 512..~300 KiB, so that some cross the 1 MiB buffer's end and force a flush first.
+    const entries = Array.from({ length: 40 }, (_, i) => randomBytes(512 * (1 + ((i * 7919) % 600))));
+    const viaWrite = await SigtarWriter.create(join(dir, 'a.sigtar'), { gzipCopy: join(dir, 'a.sigtar.gz') });
+    for (const e of entries) await viaWrite.addEntry(e);
+    await viaWrite.finish();
+    const inPlace = await SigtarWriter.create(join(dir, 'b.sigtar'), { gzipCopy: join(dir, 'b.sigtar.gz') });
+    for (const [i, e] of entries.entries()) {
+      // Every fifth entry declines (returns 0) and is written the ordinary way instead.
+      const done = await inPlace.inPlace(e.length, (buf, at) => (i % 5 === 4 ? 0 : e.copy(buf, at)));
+      expect(done).toBe(i % 5 !== 4);
+      if (!done) await inPlace.addEntry(e);
+    }
+    expect(await inPlace.inPlace(2 << 20, () => 1)).toBe(false);
+    await inPlace.finish();
+    const a = readFileSync(join(dir, 'a.sigtar'));
+    expect(readFileSync(join(dir, 'b.sigtar')).equals(a)).toBe(true);
+    expect(gunzipSync(readFileSync(join(dir, 'b.sigtar.gz'))).equals(a)).toBe(true);
+  });
+});

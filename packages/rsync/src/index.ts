@@ -21,7 +21,7 @@ export {
   minimumStrongLen,
 } from './params.js';
 export { RsyncError, type RsyncStatus } from './errors.js';
-export { SignatureBuilder, Signature } from './signature.js';
+export { SignatureBuilder, Signature, signatureInto, signatureLength } from './signature.js';
 export { parallelSignature, signatureOf, SignatureWorker, SignatureJob, type ParallelSignatureOptions } from './parallel-signature.js';
 export { DeltaBuilder, sameSignatureParams, type DeltaOptions } from './delta.js';
 export { patch, type PatchBasis, type PatchOptions } from './patch.js';

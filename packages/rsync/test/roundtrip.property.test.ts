@@ -1,7 +1,7 @@
 // patch(old, delta(signature(old), new)) === new, for old/new pairs built from random edits.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DeltaBuilder, Signature, SignatureBuilder, type SignatureParams, type StrongHash, type WeakSum } from '@duplicity-ts/rsync';
+import { DeltaBuilder, Signature, SignatureBuilder, signatureInto, signatureLength, type SignatureParams, type StrongHash, type WeakSum } from '@duplicity-ts/rsync';
 import { applyDelta, makeDelta, makeSignature, pieces, sameBytes } from './helpers.js';
 
 const KINDS: [StrongHash, WeakSum][] = [['md4', 'rollsum'], ['blake2', 'rollsum'], ['md4', 'rabinkarp'], ['blake2', 'rabinkarp']];
@@ -142,6 +142,23 @@ describe('round trip', () => {
     const zeros = new Uint8Array(1 << 20);
     // COPY_N1_N4 pos=0 len=1 MiB, END
     expect(makeDelta(makeSignature(p, zeros), zeros).toString('hex')).toBe('72730236' + '47' + '00' + '00100000' + '00');
+  });
+});
+
+describe('signatureInto', () => {
+  it('writes SignatureBuilder\'s bytes in place, for any params and sizes (incl. empty and batches over 1 MiB)', () => {
+    const big = Uint8Array.from({ length: (1 << 20) + 4097 }, (_, i) => (Math.imul(i, 2654435761) >>> 13) & 0xff);
+    fc.assert(
+      fc.property(paramsArb, fc.oneof(bytesArb(20000), fc.nat(big.length).map((n) => big.subarray(0, n))), fc.nat(9), (p, data, at) => {
+        const expected = makeSignature(p, data);
+        expect(signatureLength(p, data.length)).toBe(expected.length);
+        const out = new Uint8Array(at + expected.length).fill(0xee);
+        expect(signatureInto(p, data, out, at)).toBe(expected.length);
+        expect(sameBytes(out.subarray(at), expected)).toBe('same');
+        expect(() => signatureInto(p, data, out, at + 1)).toThrow(RangeError);
+      }),
+      { numRuns: NUM_RUNS * 2 },
+    );
   });
 });
 

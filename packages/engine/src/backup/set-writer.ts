@@ -11,6 +11,7 @@ import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   encodeTarEntry,
+  encodeTarEntryInto,
   formatEntryName,
   formatFileName,
   indexToPath,
@@ -20,7 +21,19 @@ import {
   type NamePrefixes,
   type TarHeader,
 } from '@duplicity-ts/archive';
-import { DeltaBuilder, duplicitySignatureParams, sameSignatureParams, Signature, SignatureBuilder, type SignatureJob, type SignatureParams, SignatureWorker } from '@duplicity-ts/rsync';
+import {
+  DeltaBuilder,
+  duplicitySignatureParams,
+  sameSignatureParams,
+  Signature,
+  SignatureBuilder,
+  signatureInto,
+  signatureLength,
+  signatureOf,
+  type SignatureJob,
+  type SignatureParams,
+  SignatureWorker,
+} from '@duplicity-ts/rsync';
 import type { Backend } from '@duplicity-ts/backends';
 import type { EncryptOptions } from '@duplicity-ts/pgp';
 import { BackupStatistics } from '../stats.js';
@@ -185,6 +198,41 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   const spareReads: Buffer[] = [];
   const smallRead = { buf: Buffer.allocUnsafe(SMALL_FILE + 1) };
 
+  /** Scratch for entry names and difftar headers: each is copied on by the writer it goes to before the next is built. */
+  const sigNameScratch = Buffer.allocUnsafe(NAME_SCRATCH);
+  const volNameScratch = Buffer.allocUnsafe(NAME_SCRATCH);
+  const volHeaderScratch = Buffer.allocUnsafe(HEADER_SCRATCH);
+
+  /**
+   * A new file read whole and shorter than one 64 KiB chunk (most of the files of a typical tree):
+   * its sigtar entry is built in place in the sigtar's buffer and its difftar entry is one header
+   * and the bytes, without the generators, promises and per-file buffers of the streaming path
+   * below, whose bytes these are (a single `snapshot/` entry; the signature's header written with
+   * the length it has, which the streaming path reaches by patching its prediction).
+   */
+  const writeWholeNew = async (src: SourceEntry, whole: Buffer, params: SignatureParams): Promise<void> => {
+    const sigLen = signatureLength(params, whole.length);
+    const sigPad = (512 - (sigLen % 512)) % 512;
+    const sigHeader = header(src, entryName(SIGNATURE_PREFIX, src.path, sigNameScratch), sigLen);
+    let inSigtar = sigtar.inPlace(512 + sigLen + sigPad, (buf, at) => {
+      const hn = encodeTarEntryInto(sigHeader, buf, at);
+      if (hn === 0 || buf.length - at < hn + sigLen + sigPad) return 0;
+      signatureInto(params, whole, buf, at + hn);
+      buf.fill(0, at + hn + sigLen, at + hn + sigLen + sigPad);
+      return hn + sigLen + sigPad;
+    });
+    if (typeof inSigtar !== 'boolean') inSigtar = await inSigtar;
+    if (!inSigtar) await sigtar.addEntry(Buffer.concat([encodeTarEntry(sigHeader), signatureOf(params, whole), Buffer.alloc(sigPad)]));
+    const volHeader = header(src, entryName(SNAPSHOT_PREFIX, src.path, volNameScratch), whole.length);
+    const hn = encodeTarEntryInto(volHeader, volHeaderScratch, 0);
+    const added = volumes.add({
+      header: hn > 0 ? volHeaderScratch.subarray(0, hn) : encodeTarEntry(volHeader),
+      payload: whole,
+      index: src.index,
+    });
+    if (added) await added;
+  };
+
   /** A regular file's content or delta as difftar entries, its new signature into the sigtar. */
   const writeRegular = async (
     src: SourceEntry,
@@ -204,6 +252,12 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
     }
     const params = duplicitySignatureParams(src.stat.size, o.maxBlocksize);
     const old = base ? Signature.parse(base.signature!) : undefined;
+    if (whole && !old && whole.length < CHUNK_SIZE) {
+      bytesRead += whole.length;
+      o.onProgress?.(bytesRead);
+      await writeWholeNew(src, whole, params);
+      return { read: whole.length, payload: whole.length };
+    }
     // A changed file whose signature keeps its parameters gets it from the delta, which reuses the
     // records of the blocks it matched at block boundaries (most of a file with local changes or
     // appends) instead of hashing the file a second time. Otherwise a big file's signature is
@@ -309,13 +363,13 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
           stats.changedFiles++;
           stats.changedFileSize += src.stat.size;
           // One path for both (a regular file's index is never the root's, which displays as '.').
-          const p = indexToPath(src.index);
+          const p = src.path;
           filelist.push({ type: 'changed', path: p });
           o.log.info(`M ${p.toString('utf8')}`);
         } else {
           stats.newFiles++;
           stats.newFileSize += src.stat.size;
-          const p = indexToPath(src.index);
+          const p = src.path;
           filelist.push({ type: 'new', path: p });
           o.log.info(`A ${p.toString('utf8')}`);
         }
@@ -389,6 +443,21 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   return stats;
 }
 
+const SIGNATURE_PREFIX = Buffer.from('signature/');
+const SNAPSHOT_PREFIX = Buffer.from('snapshot/');
+/** Names longer than this (rare: PATH_MAX is 4096) get a buffer of their own. */
+const NAME_SCRATCH = 8192;
+const HEADER_SCRATCH = 4096;
+
+/** `prefix` + `path` (formatEntryName's name of a file entry), in `scratch` when it fits: valid until the next call with it. */
+function entryName(prefix: Buffer, path: Buffer, scratch: Buffer): Buffer {
+  const n = prefix.length + path.length;
+  if (n > scratch.length) return Buffer.concat([prefix, path]);
+  prefix.copy(scratch, 0);
+  path.copy(scratch, prefix.length);
+  return scratch.subarray(0, n);
+}
+
 const SMALL_FILE = 256 * 1024;
 
 /** One file's signature, hashed on the SignatureWorker (a SignatureJob) or on this thread. */
@@ -406,7 +475,7 @@ const BACKGROUND_SIGNATURE_MIN = 4 << 20;
  * microseconds; as promises each is a thread-pool round trip, which made reading thousands of small
  * files cost more than everything else done with them. The bytes are read into
  * `scratch.buf` when they fit (the result is a view of it, valid until the next call), else into a
- * buffer of their own.
+ * buffer of their own. Asking for one byte more than expected makes the usual read the only one.
  */
 function readSmallFile(p: Buffer, expected: number, scratch: { buf: Buffer }): Buffer {
   const fd = openRegularFileSync(p);
@@ -420,9 +489,11 @@ function readSmallFile(p: Buffer, expected: number, scratch: { buf: Buffer }): B
         buf.copy(bigger, 0, 0, len);
         buf = bigger;
       }
-      const n = readSync(fd, buf, len, buf.length - len, len);
-      if (n === 0) break;
+      const want = buf.length - len;
+      const n = readSync(fd, buf, len, want, len);
       len += n;
+      // A regular file's read comes back short only at its end: no second read to see 0.
+      if (n < want) break;
     }
     return buf.subarray(0, len);
   } finally {

@@ -66,6 +66,25 @@ export class SigtarWriter {
     this.bufLen += data.length;
   }
 
+  /**
+   * Lets `fill` write bytes straight into the write buffer at `at`, with at least `room` bytes
+   * free there (up to `buf.length - at`); `fill` returns how many it wrote, or 0 to write nothing
+   * (the caller then writes another way). Synchronous unless the buffer must be flushed first: a
+   * small file's whole entry (header, signature, padding) costs no allocation and no await.
+   * Returns whether anything was written; false at once when `room` exceeds the buffer.
+   */
+  inPlace(room: number, fill: (buf: Buffer, at: number) => number): boolean | Promise<boolean> {
+    if (room > BUFFER_SIZE) return false;
+    if (this.bufLen + room > BUFFER_SIZE) return this.flush().then(() => this.fillNow(fill));
+    return this.fillNow(fill);
+  }
+
+  private fillNow(fill: (buf: Buffer, at: number) => number): boolean {
+    const n = fill(this.buf, this.bufLen);
+    this.bufLen += n;
+    return n > 0;
+  }
+
   /** An entry without payload (snapshot/ of a non-regular item, deleted/). */
   async addEntry(header: Buffer): Promise<void> {
     await this.write(header);

@@ -15,6 +15,11 @@ export interface SourceEntry {
   index: Buffer[];
   /** Filesystem path, for opening. */
   fsPath: Buffer;
+  /**
+   * The index joined with `/` (`.` for the root), as entry names, manifests and messages write it:
+   * the tail of `fsPath`, shared rather than joined again for each of them.
+   */
+  path: Buffer;
   type: SourceType;
   stat: Stats;
   /** Symlink target bytes. */
@@ -43,6 +48,7 @@ export function sourceType(st: Stats): SourceType | undefined {
 }
 
 const SLASH = Buffer.from('/');
+const DOT = Buffer.from('.');
 
 function childPath(dir: Buffer, name: Buffer): Buffer {
   return dir.length > 0 && dir[dir.length - 1] === 0x2f ? Buffer.concat([dir, name]) : Buffer.concat([dir, SLASH, name]);
@@ -52,7 +58,7 @@ function childPath(dir: Buffer, name: Buffer): Buffer {
 export async function* walkSource(root: string, o: WalkOptions): AsyncGenerator<SourceEntry> {
   const rootPath = Buffer.from(root);
   const st = await statFollow(rootPath);
-  yield { index: [], fsPath: rootPath, type: 'directory', stat: st };
+  yield { index: [], fsPath: rootPath, path: DOT, type: 'directory', stat: st };
   yield* walkTree(rootPath, o);
 }
 
@@ -74,6 +80,8 @@ interface Frame {
  */
 async function* walkTree(root: Buffer, o: WalkOptions): AsyncGenerator<SourceEntry> {
   const stack: Frame[] = [];
+  /** Where the relative path starts in a child's fsPath (childPath joins with one `/`). */
+  const relStart = root.length > 0 && root[root.length - 1] === 0x2f ? root.length : root.length + 1;
   /** Frames whose `unannounced` entry is still waiting. */
   let waiting = 0;
   const enter = (dir: Buffer, index: Buffer[], unannounced?: SourceEntry): void => {
@@ -134,7 +142,7 @@ async function* walkTree(root: Buffer, o: WalkOptions): AsyncGenerator<SourceEnt
         continue;
       }
     }
-    const entry: SourceEntry = { index, fsPath, type, stat: st, linkname };
+    const entry: SourceEntry = { index, fsPath, path: fsPath.subarray(relStart), type, stat: st, linkname };
     if (decision === Decision.Scan && type === 'directory') {
       enter(fsPath, index, entry);
       continue;

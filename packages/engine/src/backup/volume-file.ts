@@ -186,7 +186,21 @@ export class VolumeFile {
     if (!ok) await once(this.out, 'drain');
   }
 
-  async write(data: Buffer): Promise<void> {
+  /**
+   * Takes `data` (copied before anything else is written). Synchronous, without a promise, when it
+   * fits in the current block without filling it, as the headers and bytes of small files mostly do.
+   */
+  write(data: Buffer): Promise<void> | undefined {
+    if (this.blockLen + data.length < this.blockSize) {
+      this.input += data.length;
+      data.copy(this.block, this.blockLen);
+      this.blockLen += data.length;
+      return undefined;
+    }
+    return this.writeAcross(data);
+  }
+
+  private async writeAcross(data: Buffer): Promise<void> {
     this.input += data.length;
     let off = 0;
     while (off < data.length) {

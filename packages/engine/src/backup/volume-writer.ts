@@ -55,24 +55,37 @@ export class VolumeWriter {
     return this.number;
   }
 
-  async add(e: DifftarEntry): Promise<void> {
-    if (this.o.resume?.holds(e)) return;
-    let vol = this.current;
+  /**
+   * Appends one entry. Synchronous, without a promise, when it fits in the current volume's block
+   * (most small files): a promise per header, payload and padding showed in small-file backups.
+   */
+  add(e: DifftarEntry): Promise<void> | undefined {
+    if (this.o.resume?.holds(e)) return undefined;
+    const vol = this.current;
     // While the compressor still holds input, its size counts as if stored: volumes may come out
     // smaller than --volsize, never larger by more than an entry.
-    if (vol && vol.projectedSize >= this.limit) {
-      await this.closeVolume();
-      vol = undefined;
-    }
-    vol ??= this.openVolume();
+    if (!vol || vol.projectedSize >= this.limit) return this.addToNextVolume(e);
+    return this.append(vol, e);
+  }
+
+  private async addToNextVolume(e: DifftarEntry): Promise<void> {
+    if (this.current) await this.closeVolume();
+    await this.append(this.openVolume(), e);
+  }
+
+  private append(vol: VolumeFile, e: DifftarEntry): Promise<void> | undefined {
     this.first ??= e;
     this.last = e;
-    await vol.write(e.header);
-    if (e.payload && e.payload.length > 0) {
-      await vol.write(e.payload);
-      const pad = (512 - (e.payload.length % 512)) % 512;
-      if (pad) await vol.write(ZERO.subarray(0, pad));
-    }
+    const wrote = vol.write(e.header);
+    return wrote ? wrote.then(() => this.appendPayload(vol, e)) : this.appendPayload(vol, e);
+  }
+
+  private appendPayload(vol: VolumeFile, e: DifftarEntry): Promise<void> | undefined {
+    if (!e.payload || e.payload.length === 0) return undefined;
+    const pad = (512 - (e.payload.length % 512)) % 512;
+    const wrote = vol.write(e.payload);
+    if (pad === 0) return wrote;
+    return wrote ? wrote.then(() => vol.write(ZERO.subarray(0, pad))) : vol.write(ZERO.subarray(0, pad));
   }
 
   /**
