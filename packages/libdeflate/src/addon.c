@@ -8,9 +8,13 @@
  *                                member of `in` into `out` (status: libdeflate_result, 0 = success)
  *   keepFreedMemory()            true once glibc malloc keeps freed large blocks for reuse
  *                                (mallopt; index.ts says why), false where malloc is not glibc's
+ *   deflateSegmentBound(n), deflateSegmentInto(in, out, level), adler32(data, adler)
+ *                                OpenPGP deflate segments (backup side; see their block below)
+ *   inflaterOpen/Push/Close, inflaterEngine()
+ *                                the synchronous streaming inflater (restore side; its block below)
  *
- * Plain node_api.h rather than node-addon-api: two functions do not justify a dependency, and the C
- * API is ABI-stable across Node versions.
+ * Plain node_api.h rather than node-addon-api: a handful of functions do not justify a dependency,
+ * and the C API is ABI-stable across Node versions.
  *
  * libdeflate compressors (and decompressors) are not thread-safe and cost a few hundred KiB to set
  * up, so each pool thread keeps its own in thread-local storage and reuses it for every job (at the
@@ -471,8 +475,6 @@ static napi_value adler32_of(napi_env env, napi_callback_info info) {
  * zlib's symbols come from node itself when loaded there (node exports them); -lz is for loading
  * elsewhere. ISA-L (libisal-dev) inflates 2-4x faster than zlib; the addon builds without it.
  */
-#include <string.h>
-#include <zlib.h>
 #ifdef HAVE_ISAL
 #include <isa-l/igzip_lib.h>
 #endif

@@ -492,8 +492,10 @@ function readSmallFile(p: Buffer, expected: number, scratch: { buf: Buffer }): B
       const want = buf.length - len;
       const n = readSync(fd, buf, len, want, len);
       len += n;
-      // A regular file's read comes back short only at its end: no second read to see 0.
-      if (n < want) break;
+      if (n === 0) break;
+      // A short read that reached the size lstat gave is the end: no second read to see 0. Short of
+      // that size, read on: some file systems (FUSE, network) return short reads inside a file.
+      if (n < want && len >= expected) break;
     }
     return buf.subarray(0, len);
   } finally {
