@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pseudoRandomBytes } from './pseudo-random.js';
 
 const BIN = fileURLToPath(new URL('../bin/duplicity-ts.js', import.meta.url));
 const haveDuplicity = spawnSync('duplicity', ['--version']).status === 0;
@@ -16,15 +17,6 @@ let dir: string;
 const p = (...names: string[]) => join(dir, ...names);
 const env = (gnupg: string) => ({ ...process.env, PASSPHRASE: 'legacy pass', GNUPGHOME: gnupg, TZ: 'UTC' });
 
-function pseudoRandom(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 /** A full backup of p('src') by real duplicity whose volumes gpg encrypts with `cipher`. */
 function backUp(cipher: string): string {
@@ -47,7 +39,7 @@ function restore(cipher: string, gnupg: string, how: 'command' | 'plain node') {
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'legacy-ciphers-'));
   mkdirSync(p('src', 'sub'), { recursive: true });
-  writeFileSync(p('src', 'random.bin'), pseudoRandom(200_000, 7));
+  writeFileSync(p('src', 'random.bin'), pseudoRandomBytes(200_000, 7));
   writeFileSync(p('src', 'sub', 'text.txt'), 'a line of text\n'.repeat(5000));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

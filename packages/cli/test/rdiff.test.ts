@@ -6,21 +6,13 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pseudoRandomBytes } from './pseudo-random.js';
 import { runRdiff } from '../src/actions/rdiff.js';
 
 const BIN = fileURLToPath(new URL('../bin/duplicity-ts.js', import.meta.url));
 const haveRdiff = spawnSync('rdiff', ['--version']).status === 0;
 if (!haveRdiff && process.env.CI === 'true') throw new Error('rdiff is required in CI but is not installed');
 
-function bytes(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 async function run(argv: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }> {
   const stdout = new PassThrough();
@@ -40,8 +32,8 @@ const p = (name: string) => join(dir, name);
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'rdiff-cli-'));
-  const old = bytes(300_000, 1);
-  const next = Buffer.concat([old.subarray(0, 100_000), Buffer.from('inserted text'), old.subarray(100_500), bytes(777, 2)]);
+  const old = pseudoRandomBytes(300_000, 1);
+  const next = Buffer.concat([old.subarray(0, 100_000), Buffer.from('inserted text'), old.subarray(100_500), pseudoRandomBytes(777, 2)]);
   oldFile = p('old');
   newFile = p('new');
   writeFileSync(oldFile, old);
@@ -60,7 +52,7 @@ describe.runIf(haveRdiff)('duplicity-ts rdiff against rdiff', () => {
   });
 
   it('signature of a file read in several pieces, block length not dividing the read size', async () => {
-    writeFileSync(p('big'), bytes(2_500_000, 9));
+    writeFileSync(p('big'), pseudoRandomBytes(2_500_000, 9));
     for (const b of ['1000', '3000', '4097']) {
       execFileSync('rdiff', ['signature', '-f', '-b', b, p('big'), p('bsig.rdiff')]);
       expect((await run(['signature', '-f', '-b', b, p('big'), p('bsig.ours')])).code).toBe(0);

@@ -88,20 +88,30 @@ static void execute(napi_env env, void *data) {
   job->result = libdeflate_gzip_compress(tl_compressor, job->in, job->in_len, job->out, job->out_len);
 }
 
+/* Rejects `deferred` with an Error carrying `text`. */
+static void reject_with(napi_env env, napi_deferred deferred, const char *text) {
+  napi_value msg, err;
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, NULL, msg, &err);
+  napi_reject_deferred(env, deferred, err);
+}
+
+/* After a job settled: lets go of its buffers and its work, and frees it. */
+static void end_work(napi_env env, void *job, napi_ref in_ref, napi_ref out_ref, napi_async_work work) {
+  napi_delete_reference(env, in_ref);
+  napi_delete_reference(env, out_ref);
+  napi_delete_async_work(env, work);
+  free(job);
+}
+
 /* Back on the main thread: settle the promise and let go of the buffers. */
 static void complete(napi_env env, napi_status status, void *data) {
   job_t *job = data;
   napi_value value;
   if (status != napi_ok) {
-    napi_value msg;
-    napi_create_string_utf8(env, "libdeflate: job was cancelled", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &value);
-    napi_reject_deferred(env, job->deferred, value);
+    reject_with(env, job->deferred, "libdeflate: job was cancelled");
   } else if (job->no_memory) {
-    napi_value msg;
-    napi_create_string_utf8(env, "libdeflate: cannot allocate a (de)compressor", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &value);
-    napi_reject_deferred(env, job->deferred, value);
+    reject_with(env, job->deferred, "libdeflate: cannot allocate a (de)compressor");
   } else if (job->inflate) {
     napi_value v;
     napi_create_array_with_length(env, 3, &value);
@@ -116,10 +126,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_create_double(env, (double)job->result, &value);
     napi_resolve_deferred(env, job->deferred, value);
   }
-  napi_delete_reference(env, job->in_ref);
-  napi_delete_reference(env, job->out_ref);
-  napi_delete_async_work(env, job->work);
-  free(job);
+  end_work(env, job, job->in_ref, job->out_ref, job->work);
 }
 
 /* The bytes of a Uint8Array (Buffer included), or NULL with a TypeError pending. */
@@ -134,50 +141,82 @@ static int bytes_of(napi_env env, napi_value v, void **data, size_t *len) {
   return 1;
 }
 
-/*
- * gzipInto(input, output, level) and gunzipInto(input, output): queues the job and returns its
- * promise, or NULL with a JS error pending.
- */
-static napi_value queue_job(napi_env env, napi_callback_info info, int inflate) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < (inflate ? 2u : 3u)) {
-    napi_throw_type_error(env, NULL, inflate ? "libdeflate: gunzipInto(input, output)" : "libdeflate: gzipInto(input, output, level)");
-    return NULL;
-  }
-  int32_t level = 0;
-  if (!inflate && (napi_get_value_int32(env, argv[2], &level) != napi_ok || level < 0 || level > 12)) {
-    napi_throw_range_error(env, NULL, "libdeflate: level must be an integer from 0 to 12");
-    return NULL;
-  }
+/* The (input, output[, level]) arguments of a job; false with a JS error pending. */
+typedef struct {
+  napi_value in_v, out_v;
   void *in, *out;
   size_t in_len, out_len;
-  if (!bytes_of(env, argv[0], &in, &in_len) || !bytes_of(env, argv[1], &out, &out_len)) return NULL;
-  job_t *job = calloc(1, sizeof *job);
-  if (job == NULL) {
-    napi_throw_error(env, NULL, "libdeflate: out of memory");
-    return NULL;
+  int32_t level;
+} io_args_t;
+
+static bool io_args(napi_env env, napi_callback_info info, bool with_level, const char *usage, io_args_t *a) {
+  size_t argc = 3;
+  napi_value argv[3];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, NULL, "libdeflate addon: napi_get_cb_info failed");
+    return false;
   }
-  job->in = in;
-  job->in_len = in_len;
-  job->out = out;
-  job->out_len = out_len;
-  job->level = level;
-  job->inflate = inflate;
-  napi_value promise, name;
-  if (napi_create_reference(env, argv[0], 1, &job->in_ref) != napi_ok ||
-      napi_create_reference(env, argv[1], 1, &job->out_ref) != napi_ok ||
-      napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, inflate ? "libdeflate.gunzip" : "libdeflate.gzip", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, execute, complete, job, &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
-    /* Only reachable when N-API itself fails (out of memory); the references leak with the job. */
+  if (argc < (with_level ? 3u : 2u)) {
+    napi_throw_type_error(env, NULL, usage);
+    return false;
+  }
+  a->level = 0;
+  if (with_level && (napi_get_value_int32(env, argv[2], &a->level) != napi_ok || a->level < 0 || a->level > 12)) {
+    napi_throw_range_error(env, NULL, "libdeflate: level must be an integer from 0 to 12");
+    return false;
+  }
+  a->in_v = argv[0];
+  a->out_v = argv[1];
+  return bytes_of(env, argv[0], &a->in, &a->in_len) && bytes_of(env, argv[1], &a->out, &a->out_len);
+}
+
+/* A zeroed job struct of `size` bytes, or NULL with a JS error pending. */
+static void *new_job(napi_env env, size_t size) {
+  void *job = calloc(1, size);
+  if (job == NULL) napi_throw_error(env, NULL, "libdeflate: out of memory");
+  return job;
+}
+
+/*
+ * Queues a job on the pool: holds the input and output buffers (`in`, `out`) by references for its
+ * run and returns its promise. The job's own struct keeps the handles, passed here by address. On
+ * failure (only when N-API itself fails, out of memory) frees the job and throws; the references
+ * made so far leak with it.
+ */
+static napi_value queue_work(napi_env env, napi_value in, napi_value out, void *job, napi_ref *in_ref, napi_ref *out_ref,
+                             napi_deferred *deferred, napi_async_work *work, const char *name,
+                             napi_async_execute_callback execute_cb, napi_async_complete_callback complete_cb) {
+  napi_value promise, resource;
+  if (napi_create_reference(env, in, 1, in_ref) != napi_ok ||
+      napi_create_reference(env, out, 1, out_ref) != napi_ok ||
+      napi_create_promise(env, deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource) != napi_ok ||
+      napi_create_async_work(env, NULL, resource, execute_cb, complete_cb, job, work) != napi_ok ||
+      napi_queue_async_work(env, *work) != napi_ok) {
     free(job);
     napi_throw_error(env, NULL, "libdeflate: cannot queue the job");
     return NULL;
   }
   return promise;
+}
+
+/*
+ * gzipInto(input, output, level) and gunzipInto(input, output): queues the job and returns its
+ * promise, or NULL with a JS error pending.
+ */
+static napi_value queue_job(napi_env env, napi_callback_info info, int inflate) {
+  io_args_t a;
+  if (!io_args(env, info, !inflate, inflate ? "libdeflate: gunzipInto(input, output)" : "libdeflate: gzipInto(input, output, level)", &a)) return NULL;
+  job_t *job = new_job(env, sizeof *job);
+  if (job == NULL) return NULL;
+  job->in = a.in;
+  job->in_len = a.in_len;
+  job->out = a.out;
+  job->out_len = a.out_len;
+  job->level = a.level;
+  job->inflate = inflate;
+  return queue_work(env, a.in_v, a.out_v, job, &job->in_ref, &job->out_ref, &job->deferred, &job->work,
+                    inflate ? "libdeflate.gunzip" : "libdeflate.gzip", execute, complete);
 }
 
 static napi_value gzip_into(napi_env env, napi_callback_info info) {
@@ -359,61 +398,30 @@ static void segment_execute(napi_env env, void *data) {
 
 static void segment_complete(napi_env env, napi_status status, void *data) {
   segment_job_t *job = data;
-  napi_value value, msg;
+  napi_value value;
   if (status != napi_ok || job->error) {
     char text[160];
     snprintf(text, sizeof text, "libdeflate deflate segment: %s", status != napi_ok ? "job was cancelled" : job->error);
-    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &value);
-    napi_reject_deferred(env, job->deferred, value);
+    reject_with(env, job->deferred, text);
   } else {
     napi_create_double(env, (double)job->result, &value);
     napi_resolve_deferred(env, job->deferred, value);
   }
-  napi_delete_reference(env, job->in_ref);
-  napi_delete_reference(env, job->out_ref);
-  napi_delete_async_work(env, job->work);
-  free(job);
+  end_work(env, job, job->in_ref, job->out_ref, job->work);
 }
 
 static napi_value deflate_segment_into(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) {
-    napi_throw_type_error(env, NULL, "libdeflate: deflateSegmentInto(input, output, level)");
-    return NULL;
-  }
-  int32_t level = 0;
-  if (napi_get_value_int32(env, argv[2], &level) != napi_ok || level < 0 || level > 12) {
-    napi_throw_range_error(env, NULL, "libdeflate: level must be an integer from 0 to 12");
-    return NULL;
-  }
-  void *in, *out;
-  size_t in_len, out_len;
-  if (!bytes_of(env, argv[0], &in, &in_len) || !bytes_of(env, argv[1], &out, &out_len)) return NULL;
-  segment_job_t *job = calloc(1, sizeof *job);
-  if (job == NULL) {
-    napi_throw_error(env, NULL, "libdeflate: out of memory");
-    return NULL;
-  }
-  job->in = in;
-  job->in_len = in_len;
-  job->out = out;
-  job->out_len = out_len;
-  job->level = level;
-  napi_value promise, name;
-  if (napi_create_reference(env, argv[0], 1, &job->in_ref) != napi_ok ||
-      napi_create_reference(env, argv[1], 1, &job->out_ref) != napi_ok ||
-      napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "libdeflate.deflateSegment", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, segment_execute, segment_complete, job, &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
-    free(job);
-    napi_throw_error(env, NULL, "libdeflate: cannot queue the job");
-    return NULL;
-  }
-  return promise;
+  io_args_t a;
+  if (!io_args(env, info, true, "libdeflate: deflateSegmentInto(input, output, level)", &a)) return NULL;
+  segment_job_t *job = new_job(env, sizeof *job);
+  if (job == NULL) return NULL;
+  job->in = a.in;
+  job->in_len = a.in_len;
+  job->out = a.out;
+  job->out_len = a.out_len;
+  job->level = a.level;
+  return queue_work(env, a.in_v, a.out_v, job, &job->in_ref, &job->out_ref, &job->deferred, &job->work,
+                    "libdeflate.deflateSegment", segment_execute, segment_complete);
 }
 
 static napi_value deflate_segment_bound(napi_env env, napi_callback_info info) {
@@ -741,30 +749,27 @@ static napi_value inflater_engine(napi_env env, napi_callback_info info) {
 /* ==== end of the streaming inflater ============================================================ */
 
 NAPI_MODULE_INIT() {
-  napi_value fn;
-  CHECK(env, napi_create_function(env, "keepFreedMemory", NAPI_AUTO_LENGTH, keep_freed_memory, NULL, &fn));
-  CHECK(env, napi_set_named_property(env, exports, "keepFreedMemory", fn));
-  CHECK(env, napi_create_function(env, "gzipInto", NAPI_AUTO_LENGTH, gzip_into, NULL, &fn));
-  CHECK(env, napi_set_named_property(env, exports, "gzipInto", fn));
-  CHECK(env, napi_create_function(env, "gzipBound", NAPI_AUTO_LENGTH, gzip_bound, NULL, &fn));
-  CHECK(env, napi_set_named_property(env, exports, "gzipBound", fn));
-  CHECK(env, napi_create_function(env, "gunzipInto", NAPI_AUTO_LENGTH, gunzip_into, NULL, &fn));
-  CHECK(env, napi_set_named_property(env, exports, "gunzipInto", fn));
-  /* OpenPGP deflate segments */
-  CHECK(env, napi_create_function(env, "deflateSegmentBound", NAPI_AUTO_LENGTH, deflate_segment_bound, NULL, &fn));
-  CHECK(env, napi_set_named_property(env, exports, "deflateSegmentBound", fn));
-  CHECK(env, napi_create_function(env, "deflateSegmentInto", NAPI_AUTO_LENGTH, deflate_segment_into, NULL, &fn));
-  CHECK(env, napi_set_named_property(env, exports, "deflateSegmentInto", fn));
-  CHECK(env, napi_create_function(env, "adler32", NAPI_AUTO_LENGTH, adler32_of, NULL, &fn));
-  CHECK(env, napi_set_named_property(env, exports, "adler32", fn));
-  /* The streaming inflater (restore side). */
-  CHECK(env, napi_create_function(env, "inflaterOpen", NAPI_AUTO_LENGTH, inflater_open, NULL, &fn));
-  CHECK(env, napi_set_named_property(env, exports, "inflaterOpen", fn));
-  CHECK(env, napi_create_function(env, "inflaterPush", NAPI_AUTO_LENGTH, inflater_push, NULL, &fn));
-  CHECK(env, napi_set_named_property(env, exports, "inflaterPush", fn));
-  CHECK(env, napi_create_function(env, "inflaterClose", NAPI_AUTO_LENGTH, inflater_close, NULL, &fn));
-  CHECK(env, napi_set_named_property(env, exports, "inflaterClose", fn));
-  CHECK(env, napi_create_function(env, "inflaterEngine", NAPI_AUTO_LENGTH, inflater_engine, NULL, &fn));
-  CHECK(env, napi_set_named_property(env, exports, "inflaterEngine", fn));
+  /* Backup-side gzip members, then OpenPGP deflate segments, then the restore-side inflater. */
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } functions[] = {
+      {"keepFreedMemory", keep_freed_memory},
+      {"gzipInto", gzip_into},
+      {"gzipBound", gzip_bound},
+      {"gunzipInto", gunzip_into},
+      {"deflateSegmentBound", deflate_segment_bound},
+      {"deflateSegmentInto", deflate_segment_into},
+      {"adler32", adler32_of},
+      {"inflaterOpen", inflater_open},
+      {"inflaterPush", inflater_push},
+      {"inflaterClose", inflater_close},
+      {"inflaterEngine", inflater_engine}
+  };
+  for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
+    napi_value fn;
+    CHECK(env, napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn));
+    CHECK(env, napi_set_named_property(env, exports, functions[i].name, fn));
+  }
   return exports;
 }
