@@ -32,18 +32,28 @@
 #include <malloc.h>
 #endif
 
+/* A job's buffers (held by references while it runs) and level: its (input, output[, level]) arguments. */
 typedef struct {
-  int inflate; /* else deflate */
+  uint8_t *in;
+  size_t in_len;
+  uint8_t *out;
+  size_t out_len;
+  int32_t level;
+} job_io_t;
+
+/* What every pool job holds: its work and promise, the references keeping its buffers, the buffers, the result. */
+typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref in_ref;
   napi_ref out_ref;
-  const void *in;
-  size_t in_len;
-  void *out;
-  size_t out_len;
-  int level;
+  job_io_t io;
   size_t result;
+} job_head_t;
+
+typedef struct {
+  job_head_t head;
+  int inflate; /* else deflate */
   /* inflate only */
   enum libdeflate_result status;
   size_t consumed;
@@ -72,20 +82,20 @@ static void execute(napi_env env, void *data) {
       job->no_memory = 1;
       return;
     }
-    job->status = libdeflate_gzip_decompress_ex(tl_decompressor, job->in, job->in_len, job->out, job->out_len,
-                                                &job->consumed, &job->result);
+    job->status = libdeflate_gzip_decompress_ex(tl_decompressor, job->head.io.in, job->head.io.in_len, job->head.io.out, job->head.io.out_len,
+                                                &job->consumed, &job->head.result);
     return;
   }
-  if (tl_compressor == NULL || tl_level != job->level) {
+  if (tl_compressor == NULL || tl_level != job->head.io.level) {
     libdeflate_free_compressor(tl_compressor);
-    tl_compressor = libdeflate_alloc_compressor(job->level);
-    tl_level = tl_compressor ? job->level : -1;
+    tl_compressor = libdeflate_alloc_compressor(job->head.io.level);
+    tl_level = tl_compressor ? job->head.io.level : -1;
     if (tl_compressor == NULL) {
       job->no_memory = 1;
       return;
     }
   }
-  job->result = libdeflate_gzip_compress(tl_compressor, job->in, job->in_len, job->out, job->out_len);
+  job->head.result = libdeflate_gzip_compress(tl_compressor, job->head.io.in, job->head.io.in_len, job->head.io.out, job->head.io.out_len);
 }
 
 /* Rejects `deferred` with an Error carrying `text`. */
@@ -97,10 +107,10 @@ static void reject_with(napi_env env, napi_deferred deferred, const char *text) 
 }
 
 /* After a job settled: lets go of its buffers and its work, and frees it. */
-static void end_work(napi_env env, void *job, napi_ref in_ref, napi_ref out_ref, napi_async_work work) {
-  napi_delete_reference(env, in_ref);
-  napi_delete_reference(env, out_ref);
-  napi_delete_async_work(env, work);
+static void end_work(napi_env env, void *job, job_head_t *head) {
+  napi_delete_reference(env, head->in_ref);
+  napi_delete_reference(env, head->out_ref);
+  napi_delete_async_work(env, head->work);
   free(job);
 }
 
@@ -109,9 +119,9 @@ static void complete(napi_env env, napi_status status, void *data) {
   job_t *job = data;
   napi_value value;
   if (status != napi_ok) {
-    reject_with(env, job->deferred, "libdeflate: job was cancelled");
+    reject_with(env, job->head.deferred, "libdeflate: job was cancelled");
   } else if (job->no_memory) {
-    reject_with(env, job->deferred, "libdeflate: cannot allocate a (de)compressor");
+    reject_with(env, job->head.deferred, "libdeflate: cannot allocate a (de)compressor");
   } else if (job->inflate) {
     napi_value v;
     napi_create_array_with_length(env, 3, &value);
@@ -119,14 +129,14 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_set_element(env, value, 0, v);
     napi_create_double(env, job->status == LIBDEFLATE_SUCCESS ? (double)job->consumed : 0, &v);
     napi_set_element(env, value, 1, v);
-    napi_create_double(env, job->status == LIBDEFLATE_SUCCESS ? (double)job->result : 0, &v);
+    napi_create_double(env, job->status == LIBDEFLATE_SUCCESS ? (double)job->head.result : 0, &v);
     napi_set_element(env, value, 2, v);
-    napi_resolve_deferred(env, job->deferred, value);
+    napi_resolve_deferred(env, job->head.deferred, value);
   } else {
-    napi_create_double(env, (double)job->result, &value);
-    napi_resolve_deferred(env, job->deferred, value);
+    napi_create_double(env, (double)job->head.result, &value);
+    napi_resolve_deferred(env, job->head.deferred, value);
   }
-  end_work(env, job, job->in_ref, job->out_ref, job->work);
+  end_work(env, job, &job->head);
 }
 
 /* The bytes of a Uint8Array (Buffer included), or NULL with a TypeError pending. */
@@ -144,9 +154,7 @@ static int bytes_of(napi_env env, napi_value v, void **data, size_t *len) {
 /* The (input, output[, level]) arguments of a job; false with a JS error pending. */
 typedef struct {
   napi_value in_v, out_v;
-  void *in, *out;
-  size_t in_len, out_len;
-  int32_t level;
+  job_io_t io;
 } io_args_t;
 
 static bool io_args(napi_env env, napi_callback_info info, bool with_level, const char *usage, io_args_t *a) {
@@ -160,14 +168,18 @@ static bool io_args(napi_env env, napi_callback_info info, bool with_level, cons
     napi_throw_type_error(env, NULL, usage);
     return false;
   }
-  a->level = 0;
-  if (with_level && (napi_get_value_int32(env, argv[2], &a->level) != napi_ok || a->level < 0 || a->level > 12)) {
+  a->io.level = 0;
+  if (with_level && (napi_get_value_int32(env, argv[2], &a->io.level) != napi_ok || a->io.level < 0 || a->io.level > 12)) {
     napi_throw_range_error(env, NULL, "libdeflate: level must be an integer from 0 to 12");
     return false;
   }
   a->in_v = argv[0];
   a->out_v = argv[1];
-  return bytes_of(env, argv[0], &a->in, &a->in_len) && bytes_of(env, argv[1], &a->out, &a->out_len);
+  void *in, *out;
+  if (!bytes_of(env, argv[0], &in, &a->io.in_len) || !bytes_of(env, argv[1], &out, &a->io.out_len)) return false;
+  a->io.in = in;
+  a->io.out = out;
+  return true;
 }
 
 /* A zeroed job struct of `size` bytes, or NULL with a JS error pending. */
@@ -179,20 +191,19 @@ static void *new_job(napi_env env, size_t size) {
 
 /*
  * Queues a job on the pool: holds the input and output buffers (`in`, `out`) by references for its
- * run and returns its promise. The job's own struct keeps the handles, passed here by address. On
+ * run and returns its promise. The job's struct begins with `head`, which keeps the handles. On
  * failure (only when N-API itself fails, out of memory) frees the job and throws; the references
  * made so far leak with it.
  */
-static napi_value queue_work(napi_env env, napi_value in, napi_value out, void *job, napi_ref *in_ref, napi_ref *out_ref,
-                             napi_deferred *deferred, napi_async_work *work, const char *name,
+static napi_value queue_work(napi_env env, napi_value in, napi_value out, void *job, job_head_t *head, const char *name,
                              napi_async_execute_callback execute_cb, napi_async_complete_callback complete_cb) {
   napi_value promise, resource;
-  if (napi_create_reference(env, in, 1, in_ref) != napi_ok ||
-      napi_create_reference(env, out, 1, out_ref) != napi_ok ||
-      napi_create_promise(env, deferred, &promise) != napi_ok ||
+  if (napi_create_reference(env, in, 1, &head->in_ref) != napi_ok ||
+      napi_create_reference(env, out, 1, &head->out_ref) != napi_ok ||
+      napi_create_promise(env, &head->deferred, &promise) != napi_ok ||
       napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource) != napi_ok ||
-      napi_create_async_work(env, NULL, resource, execute_cb, complete_cb, job, work) != napi_ok ||
-      napi_queue_async_work(env, *work) != napi_ok) {
+      napi_create_async_work(env, NULL, resource, execute_cb, complete_cb, job, &head->work) != napi_ok ||
+      napi_queue_async_work(env, head->work) != napi_ok) {
     free(job);
     napi_throw_error(env, NULL, "libdeflate: cannot queue the job");
     return NULL;
@@ -209,13 +220,9 @@ static napi_value queue_job(napi_env env, napi_callback_info info, int inflate) 
   if (!io_args(env, info, !inflate, inflate ? "libdeflate: gunzipInto(input, output)" : "libdeflate: gzipInto(input, output, level)", &a)) return NULL;
   job_t *job = new_job(env, sizeof *job);
   if (job == NULL) return NULL;
-  job->in = a.in;
-  job->in_len = a.in_len;
-  job->out = a.out;
-  job->out_len = a.out_len;
-  job->level = a.level;
+  job->head.io = a.io;
   job->inflate = inflate;
-  return queue_work(env, a.in_v, a.out_v, job, &job->in_ref, &job->out_ref, &job->deferred, &job->work,
+  return queue_work(env, a.in_v, a.out_v, job, &job->head,
                     inflate ? "libdeflate.gunzip" : "libdeflate.gzip", execute, complete);
 }
 
@@ -290,16 +297,7 @@ static napi_value keep_freed_memory(napi_env env, napi_callback_info info) {
 #define SEGMENT_SCRATCH (256 * 1024)
 
 typedef struct {
-  napi_async_work work;
-  napi_deferred deferred;
-  napi_ref in_ref;
-  napi_ref out_ref;
-  const uint8_t *in;
-  size_t in_len;
-  uint8_t *out;
-  size_t out_len;
-  int level;
-  size_t result;
+  job_head_t head;
   const char *error; /* set when the job failed; a static message */
 } segment_job_t;
 
@@ -355,10 +353,10 @@ static const char *segment_walk(z_stream *z, uint8_t *scratch, const uint8_t *ou
 static void segment_execute(napi_env env, void *data) {
   (void)env;
   segment_job_t *job = data;
-  if (tl_segment_compressor == NULL || tl_segment_level != job->level) {
+  if (tl_segment_compressor == NULL || tl_segment_level != job->head.io.level) {
     libdeflate_free_compressor(tl_segment_compressor);
-    tl_segment_compressor = libdeflate_alloc_compressor(job->level);
-    tl_segment_level = tl_segment_compressor ? job->level : -1;
+    tl_segment_compressor = libdeflate_alloc_compressor(job->head.io.level);
+    tl_segment_level = tl_segment_compressor ? job->head.io.level : -1;
   }
   if (tl_segment_scratch == NULL) tl_segment_scratch = malloc(SEGMENT_SCRATCH);
   if (tl_segment_inflater == NULL) {
@@ -373,27 +371,27 @@ static void segment_execute(napi_env env, void *data) {
     job->error = "cannot allocate a compressor or inflater";
     return;
   }
-  if (job->out_len < SEGMENT_TAIL_MAX) return; /* did not fit: result 0 */
-  size_t n = libdeflate_deflate_compress(tl_segment_compressor, job->in, job->in_len, job->out,
-                                         job->out_len - SEGMENT_TAIL_MAX);
+  if (job->head.io.out_len < SEGMENT_TAIL_MAX) return; /* did not fit: result 0 */
+  size_t n = libdeflate_deflate_compress(tl_segment_compressor, job->head.io.in, job->head.io.in_len, job->head.io.out,
+                                         job->head.io.out_len - SEGMENT_TAIL_MAX);
   if (n == 0) return;
   size_t last_header;
   int padding = 0;
-  job->error = segment_walk(tl_segment_inflater, tl_segment_scratch, job->out, n, job->in, job->in_len,
+  job->error = segment_walk(tl_segment_inflater, tl_segment_scratch, job->head.io.out, n, job->head.io.in, job->head.io.in_len,
                             &last_header, &padding);
   if (job->error) return;
   /* BFINAL is the first bit of a block header; deflate packs bits from the least significant. */
-  job->out[last_header >> 3] &= (uint8_t) ~(1u << (last_header & 7));
+  job->head.io.out[last_header >> 3] &= (uint8_t) ~(1u << (last_header & 7));
   /* An empty stored block, not final: its 3 header bits are zero, so they fit in the last byte's
    * padding (zeroed here) when there are 3 or more, else they take one more zero byte; the rest of
    * that byte is padding, then LEN and NLEN. */
-  if (padding) job->out[n - 1] &= (uint8_t)((1u << (8 - padding)) - 1);
-  if (padding < 3) job->out[n++] = 0x00;
-  job->out[n++] = 0x00;
-  job->out[n++] = 0x00;
-  job->out[n++] = 0xff;
-  job->out[n++] = 0xff;
-  job->result = n;
+  if (padding) job->head.io.out[n - 1] &= (uint8_t)((1u << (8 - padding)) - 1);
+  if (padding < 3) job->head.io.out[n++] = 0x00;
+  job->head.io.out[n++] = 0x00;
+  job->head.io.out[n++] = 0x00;
+  job->head.io.out[n++] = 0xff;
+  job->head.io.out[n++] = 0xff;
+  job->head.result = n;
 }
 
 static void segment_complete(napi_env env, napi_status status, void *data) {
@@ -402,12 +400,12 @@ static void segment_complete(napi_env env, napi_status status, void *data) {
   if (status != napi_ok || job->error) {
     char text[160];
     snprintf(text, sizeof text, "libdeflate deflate segment: %s", status != napi_ok ? "job was cancelled" : job->error);
-    reject_with(env, job->deferred, text);
+    reject_with(env, job->head.deferred, text);
   } else {
-    napi_create_double(env, (double)job->result, &value);
-    napi_resolve_deferred(env, job->deferred, value);
+    napi_create_double(env, (double)job->head.result, &value);
+    napi_resolve_deferred(env, job->head.deferred, value);
   }
-  end_work(env, job, job->in_ref, job->out_ref, job->work);
+  end_work(env, job, &job->head);
 }
 
 static napi_value deflate_segment_into(napi_env env, napi_callback_info info) {
@@ -415,12 +413,8 @@ static napi_value deflate_segment_into(napi_env env, napi_callback_info info) {
   if (!io_args(env, info, true, "libdeflate: deflateSegmentInto(input, output, level)", &a)) return NULL;
   segment_job_t *job = new_job(env, sizeof *job);
   if (job == NULL) return NULL;
-  job->in = a.in;
-  job->in_len = a.in_len;
-  job->out = a.out;
-  job->out_len = a.out_len;
-  job->level = a.level;
-  return queue_work(env, a.in_v, a.out_v, job, &job->in_ref, &job->out_ref, &job->deferred, &job->work,
+  job->head.io = a.io;
+  return queue_work(env, a.in_v, a.out_v, job, &job->head,
                     "libdeflate.deflateSegment", segment_execute, segment_complete);
 }
 
