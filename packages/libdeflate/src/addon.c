@@ -12,6 +12,8 @@
  *                                OpenPGP deflate segments (backup side; see their block below)
  *   inflaterOpen/Push/Close, inflaterEngine()
  *                                the synchronous streaming inflater (restore side; its block below)
+ *   sealerOpen(cipher, key), sealInto(sealer, data, mdcAt)
+ *                                OpenPGP SEIPD encryption and MDC on the pool (backup side; its block)
  *
  * Plain node_api.h rather than node-addon-api: a handful of functions do not justify a dependency,
  * and the C API is ABI-stable across Node versions.
@@ -742,8 +744,179 @@ static napi_value inflater_engine(napi_env env, napi_callback_info info) {
 }
 /* ==== end of the streaming inflater ============================================================ */
 
+/* ==== OpenPGP SEIPD sealing (backup side; packages/pgp/src/seipd.ts) ==============================
+ *
+ *   sealerOpen(cipher, key)          a handle: `cipher` (OpenSSL's name, e.g. "aes-256-cfb") in CFB
+ *                                    mode with a zero IV under `key`, and the SHA-1 of the MDC
+ *   sealInto(h, data, mdcAt)         Promise<void>: on the pool, hashes `data` into the MDC and
+ *                                    encrypts it in place, continuing the CFB stream; with mdcAt >= 0
+ *                                    it hashes data[0..mdcAt) only, writes the MDC's digest at mdcAt
+ *                                    (data.length must be mdcAt + 20) before encrypting, and ends
+ *
+ * Why: CFB encryption is serial and so is the MDC's SHA-1; together they were a quarter of the main
+ * thread's time in an encrypted backup (AES-256-CFB runs at ~600 MB/s here, SHA-1 at ~1.6 GB/s). On
+ * the pool they overlap the deflate segments and everything the main thread does. node:crypto has no
+ * asynchronous cipher, and a worker thread would copy every chunk across.
+ *
+ * The cipher and digest are OpenSSL's EVP, resolved from node itself (node exports its OpenSSL, whose
+ * headers node-gyp puts first on the include path), so the addon links no libcrypto of its own. The
+ * caller runs one job at a time per handle, in stream order; `busy` refuses a second one.
+ */
+#include <openssl/evp.h>
+
+#define SEALER_MAGIC 0x5345414cu /* "SEAL": tells a sealer handle from an inflater's */
+
+typedef struct {
+  uint32_t magic;
+  int busy;
+  int ended;
+  EVP_CIPHER_CTX *cipher;
+  EVP_MD_CTX *mdc;
+} sealer_t;
+
+typedef struct {
+  job_head_t head; /* io.in = io.out = the data (in place); out_ref holds the sealer's handle */
+  sealer_t *sealer;
+  int64_t mdc_at;
+  const char *error;
+} seal_job_t;
+
+static void sealer_free(sealer_t *s) {
+  EVP_CIPHER_CTX_free(s->cipher);
+  EVP_MD_CTX_free(s->mdc);
+  s->cipher = NULL;
+  s->mdc = NULL;
+}
+
+static void sealer_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  sealer_free(data);
+  free(data);
+}
+
+static napi_value sealer_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char name[64];
+  size_t name_len = 0;
+  void *key;
+  size_t key_len;
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &name_len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "sealer: sealerOpen(cipher, key)");
+    return NULL;
+  }
+  if (!bytes_of(env, argv[1], &key, &key_len)) return NULL;
+  const EVP_CIPHER *cipher = EVP_get_cipherbyname(name);
+  if (cipher == NULL || EVP_CIPHER_get_mode(cipher) != EVP_CIPH_CFB_MODE || (size_t)EVP_CIPHER_get_key_length(cipher) != key_len) {
+    napi_throw_error(env, NULL, "sealer: unknown CFB cipher, or a key of the wrong length");
+    return NULL;
+  }
+  sealer_t *s = calloc(1, sizeof *s);
+  static const unsigned char zero_iv[EVP_MAX_IV_LENGTH];
+  if (s == NULL || (s->cipher = EVP_CIPHER_CTX_new()) == NULL || (s->mdc = EVP_MD_CTX_new()) == NULL ||
+      EVP_EncryptInit_ex(s->cipher, cipher, NULL, key, zero_iv) != 1 || EVP_DigestInit_ex(s->mdc, EVP_sha1(), NULL) != 1) {
+    if (s) sealer_free(s);
+    free(s);
+    napi_throw_error(env, NULL, "sealer: cannot set up the cipher or the digest");
+    return NULL;
+  }
+  s->magic = SEALER_MAGIC;
+  napi_value handle;
+  if (napi_create_external(env, s, sealer_finalize, NULL, &handle) != napi_ok) {
+    sealer_free(s);
+    free(s);
+    napi_throw_error(env, NULL, "sealer: cannot create the handle");
+    return NULL;
+  }
+  return handle;
+}
+
+/* Runs on a pool thread: no JS here. */
+static void seal_execute(napi_env env, void *data) {
+  (void)env;
+  seal_job_t *job = data;
+  sealer_t *s = job->sealer;
+  uint8_t *p = job->head.io.in;
+  size_t len = job->head.io.in_len;
+  size_t hashed = job->mdc_at >= 0 ? (size_t)job->mdc_at : len;
+  if (EVP_DigestUpdate(s->mdc, p, hashed) != 1) {
+    job->error = "SHA-1 failed";
+    return;
+  }
+  if (job->mdc_at >= 0) {
+    unsigned int n = 0;
+    if (EVP_DigestFinal_ex(s->mdc, p + hashed, &n) != 1 || n != 20) {
+      job->error = "SHA-1 failed";
+      return;
+    }
+  }
+  /* In chunks that fit EVP's int lengths; CFB keeps its position across calls. In place is allowed. */
+  for (size_t off = 0; off < len;) {
+    int n = (int)(len - off > (1u << 30) ? (1u << 30) : len - off), got = 0;
+    if (EVP_EncryptUpdate(s->cipher, p + off, &got, p + off, n) != 1 || got != n) {
+      job->error = "encryption failed";
+      return;
+    }
+    off += (size_t)n;
+  }
+}
+
+static void seal_complete(napi_env env, napi_status status, void *data) {
+  seal_job_t *job = data;
+  job->sealer->busy = 0;
+  if (status != napi_ok || job->error) {
+    char text[120];
+    snprintf(text, sizeof text, "sealer: %s", status != napi_ok ? "job was cancelled" : job->error);
+    reject_with(env, job->head.deferred, text);
+  } else {
+    napi_value undefined;
+    napi_get_undefined(env, &undefined);
+    napi_resolve_deferred(env, job->head.deferred, undefined);
+  }
+  end_work(env, job, &job->head);
+}
+
+static napi_value seal_into(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  sealer_t *s = NULL;
+  void *data;
+  size_t len;
+  int64_t mdc_at = -1;
+  if (argc < 3 || napi_get_value_external(env, argv[0], (void **)&s) != napi_ok || s == NULL || s->magic != SEALER_MAGIC ||
+      napi_get_value_int64(env, argv[2], &mdc_at) != napi_ok) {
+    napi_throw_type_error(env, NULL, "sealer: sealInto(sealer, data, mdcAt)");
+    return NULL;
+  }
+  if (!bytes_of(env, argv[1], &data, &len)) return NULL;
+  if (mdc_at >= 0 && (uint64_t)mdc_at + 20 != len) {
+    napi_throw_range_error(env, NULL, "sealer: the last data must end with 20 bytes of room for the MDC");
+    return NULL;
+  }
+  if (s->busy || s->ended || s->cipher == NULL) {
+    napi_throw_error(env, NULL, s->busy ? "sealer: a job is already running on this sealer" : "sealer: used after its end");
+    return NULL;
+  }
+  seal_job_t *job = new_job(env, sizeof *job);
+  if (job == NULL) return NULL;
+  job->head.io.in = job->head.io.out = data;
+  job->head.io.in_len = job->head.io.out_len = len;
+  job->sealer = s;
+  job->mdc_at = mdc_at;
+  napi_value promise = queue_work(env, argv[1], argv[0], job, &job->head, "sealer.seal", seal_execute, seal_complete);
+  if (promise != NULL) {
+    s->busy = 1;
+    if (mdc_at >= 0) s->ended = 1;
+  }
+  return promise;
+}
+/* ==== end of SEIPD sealing ===================================================================== */
+
 NAPI_MODULE_INIT() {
-  /* Backup-side gzip members, then OpenPGP deflate segments, then the restore-side inflater. */
+  /* Backup-side gzip members, OpenPGP deflate segments, the restore-side inflater, SEIPD sealing. */
   static const struct {
     const char *name;
     napi_callback fn;
@@ -758,7 +931,9 @@ NAPI_MODULE_INIT() {
       {"inflaterOpen", inflater_open},
       {"inflaterPush", inflater_push},
       {"inflaterClose", inflater_close},
-      {"inflaterEngine", inflater_engine}
+      {"inflaterEngine", inflater_engine},
+      {"sealerOpen", sealer_open},
+      {"sealInto", seal_into}
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

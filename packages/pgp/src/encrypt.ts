@@ -7,7 +7,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { AES256, cipherInfo } from './cipher-algorithms.js';
 import { encodePacket, PartialBodyWriter, Tag } from './packets.js';
-import { SeipdWriter } from './seipd.js';
+import { sealerAvailable } from '@duplicity-ts/libdeflate';
+import { SeipdWriter, sealedSeipd } from './seipd.js';
 import { ALGO_ZIP, ALGO_ZLIB } from './compression.js';
 import { parallelDeflate } from './parallel-deflate.js';
 import { encodeOnePass, encodeSignature, signatureHead } from './signature.js';
@@ -70,6 +71,10 @@ async function* encryptMessage(src: AsyncIterable<Uint8Array>, o: EncryptOptions
   if (compressAlgo) inner = compressed(inner, compressAlgo, o.compressLevel ?? 5, o.held);
 
   // Each batch of pieces is staged (copied) by the writer before the next is asked for, as the layers below need.
+  if (sealerAvailable()) {
+    yield* sealedSeipd(session.cipher, session.key, inner, { held: o.held });
+    return;
+  }
   const seipd = new SeipdWriter(session.cipher, session.key);
   for await (const batch of inner) {
     const out: Uint8Array[] = [];
