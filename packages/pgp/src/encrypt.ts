@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { AES256, cipherInfo } from './cipher-algorithms.js';
 import { encodePacket, PartialBodyWriter, Tag } from './packets.js';
-import { sealerAvailable } from '@duplicity-ts/libdeflate';
+import { PoolDigest, poolDigestAvailable, sealerAvailable } from '@duplicity-ts/libdeflate';
 import { SeipdWriter, sealedSeipd } from './seipd.js';
 import { ALGO_ZIP, ALGO_ZLIB } from './compression.js';
 import { parallelDeflate } from './parallel-deflate.js';
@@ -110,7 +110,10 @@ async function prepareSigner(o: EncryptOptions): Promise<Signer> {
 
 /** [One-Pass Signature] Literal [Signature], the literal body framed with partial lengths, as batches of pieces. */
 async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | undefined): AsyncGenerator<Uint8Array[]> {
-  const hash = signer ? createHash(signer.hash.node) : undefined;
+  // The signature's hash runs on the thread pool when the addon is there: each piece is hashed while the layer
+  // below copies it, and awaited before the next piece is asked for (the source may reuse a piece's buffer then).
+  const pooled = signer && poolDigestAvailable() ? new PoolDigest(signer.hash.node) : undefined;
+  const hash = signer && !pooled ? createHash(signer.hash.node) : undefined;
   const keyId = signer ? Buffer.from(signer.entry.keyId, 'hex') : undefined;
   if (signer) yield [encodePacket(Tag.OnePassSignature, encodeOnePass(signer.hash.id, signer.secret.algorithm, keyId!))];
   const created = new Date();
@@ -120,6 +123,13 @@ async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | u
   litHead.writeUInt32BE(Math.floor(created.getTime() / 1000), 2);
   yield lit.write(litHead);
   for await (const c of src) {
+    if (pooled) {
+      const hashed = pooled.update(c);
+      hashed.catch(() => undefined); // awaited below, once the next layer has taken the piece
+      yield lit.write(c);
+      await hashed;
+      continue;
+    }
     hash?.update(c);
     // Views of c: the next layer copies them (into deflate segments or the encryption stage) before asking for more.
     yield lit.write(c);
@@ -128,8 +138,14 @@ async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | u
   if (signer) {
     const fpr = Buffer.from(signer.entry.fingerprint, 'hex');
     const { head, trailer } = signatureHead(signer.secret.algorithm, signer.hash.id, fpr, created);
-    hash!.update(trailer);
-    const digest = hash!.digest();
+    let digest: Buffer;
+    if (pooled) {
+      await pooled.update(trailer);
+      digest = pooled.digest();
+    } else {
+      hash!.update(trailer);
+      digest = hash!.digest();
+    }
     const fields = signDigest(signer.secret, signer.hash.node, digest);
     last.push(encodePacket(Tag.Signature, encodeSignature(head, signer.secret.algorithm, keyId!, digest, fields)));
   }

@@ -2,17 +2,18 @@
  * The SEIPD packet sealed on the thread pool (sealedSeipd, the addon's Sealer) against the one written on the
  * calling thread (SeipdWriter): with the same key and random prefix they must be the same bytes whatever the
  * data's length (across the 64 KiB parts, the stages and the MDC's 22 bytes) and the source's chunking. Then the
- * real gpg decrypts messages written each way, and the addon refuses misuse of a sealer.
+ * real gpg decrypts messages written each way (signed ones too: the signature's hash runs on the pool as well),
+ * and the addon refuses misuse of a sealer.
  */
 import { Sealer, sealerAvailable } from '@duplicity-ts/libdeflate';
 import fc from 'fast-check';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { encrypt } from '@duplicity-ts/pgp';
+import { encrypt, loadKeyring } from '@duplicity-ts/pgp';
 import { cipherInfo, AES256 } from '../src/cipher-algorithms.js';
 import { PART } from '../src/packets.js';
 import { SeipdWriter, sealedSeipd } from '../src/seipd.js';
-import { GpgHome, chunks, collect } from './gpg-home.js';
+import { GpgHome, chunks, collect, type TestKey } from './gpg-home.js';
 
 const info = cipherInfo(AES256);
 
@@ -105,6 +106,7 @@ describe.skipIf(!sealerAvailable() && process.env.CI !== 'true')('sealedSeipd', 
 
 describe('gpg decrypts what encrypt() writes, sealed on the pool and on the calling thread', () => {
   const home = new GpgHome();
+  let signer: TestKey | undefined;
   afterAll(() => home.cleanup());
   afterEach(() => {
     delete process.env.DUPLICITY_TS_NO_LIBDEFLATE;
@@ -122,5 +124,22 @@ describe('gpg decrypts what encrypt() writes, sealed on the pool and on the call
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.equals(data)).toBe(true);
     expect(r.statusFd).toContain('GOODMDC');
+  });
+
+  it.each([
+    ['hashed on the pool (the addon)', false],
+    ['hashed on the calling thread (DUPLICITY_TS_NO_LIBDEFLATE=1)', true],
+  ])('signed, %s: gpg checks the signature (SHA-512, as gpg signs)', async (_name, noAddon) => {
+    signer ??= home.genKey('Pool Signer <pool@test.invalid>', 'rsa2048', 'rsa2048', 'signer pass');
+    const key = signer;
+    const keyring = await loadKeyring({ gnupgHome: home.dir });
+    if (noAddon) process.env.DUPLICITY_TS_NO_LIBDEFLATE = '1';
+    const data = Buffer.concat([randomBytes(1_500_000), Buffer.from('signed on the pool '.repeat(80_000))]);
+    const msg = await collect(encrypt(chunks(data, 300_000), { keyring, recipients: [key.keyId], signKey: key.keyId, signPassphrase: 'signer pass' }));
+    const r = home.run(['--decrypt'], msg, 'signer pass');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.equals(data)).toBe(true);
+    expect(r.statusFd).toMatch(new RegExp(`VALIDSIG ${key.fingerprint} .* 00 ${key.fingerprint}`));
+    expect(r.statusFd).toMatch(/VALIDSIG \S+ \S+ \d+ \d+ 4 0 1 10 00/);
   });
 });
