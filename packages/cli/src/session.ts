@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeSync, appendFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
+import { parseGpgOptions } from './gpg-options.js';
 import path from 'node:path';
 import { openBackend, type Backend, type BackendOptions } from '@duplicity-ts/backends';
 import type { Keyring, DecryptOptions, EncryptOptions } from '@duplicity-ts/pgp';
@@ -122,6 +123,8 @@ export interface CryptoSettings {
   encryptOptions(): Promise<EncryptOptions>;
   /** Options for pgp's decrypt; requireSigner is the --sign-key. */
   decryptOptions(): Promise<DecryptOptions>;
+  /** What --gpg-options holds that has no effect here, one line each (for the log). */
+  readonly warnings: string[];
 }
 
 const KEY_ID = /^(0x)?([0-9a-fA-F]{8}|[0-9a-fA-F]{16}|[0-9a-fA-F]{40})$/;
@@ -140,11 +143,12 @@ export function buildCryptoSettings(options: DuplicityOptions, env: NodeJS.Proce
   const passphrase = env.PASSPHRASE;
   // SIGN_PASSPHRASE falls back to PASSPHRASE (duplicity reuses it when the sign key is a recipient).
   const signPassphrase = env.SIGN_PASSPHRASE ?? passphrase;
+  const gpg = parseGpgOptions(options.gpgOptions, env);
   let keyring: Promise<Keyring> | undefined;
   // OpenPGP is loaded on first use, so --no-encryption runs never load it.
   const getKeyring = () =>
     (keyring ??= import('@duplicity-ts/pgp').then(({ loadKeyring }) =>
-      loadKeyring({ gnupgHome: env.GNUPGHOME || path.join(env.HOME || homedir(), '.gnupg'), keyFiles: options.keyFile }),
+      loadKeyring({ gnupgHome: gpg.homedir ?? (env.GNUPGHOME || path.join(env.HOME || homedir(), '.gnupg')), keyFiles: options.keyFile }),
     ));
   const needPassphrase = () => {
     if (symmetric && (passphrase === undefined || passphrase === '')) {
@@ -159,6 +163,7 @@ export function buildCryptoSettings(options: DuplicityOptions, env: NodeJS.Proce
     recipients,
     hiddenRecipients,
     signKey,
+    warnings: encrypt ? gpg.warnings : [],
     async encryptOptions() {
       needPassphrase();
       if (symmetric && signKey !== undefined && env.SIGN_PASSPHRASE !== undefined && env.SIGN_PASSPHRASE !== passphrase) {
@@ -172,6 +177,10 @@ export function buildCryptoSettings(options: DuplicityOptions, env: NodeJS.Proce
         passphrase: symmetric ? passphrase : undefined,
         signKey,
         signPassphrase: signKey !== undefined ? signPassphrase : undefined,
+        cipher: gpg.cipher,
+        compressAlgo: gpg.compressAlgo,
+        compressLevel: gpg.compressLevel,
+        digest: gpg.digest,
       };
     },
     async decryptOptions() {
@@ -229,6 +238,7 @@ export async function openSession(ctx: ActionContext, url: string): Promise<Sess
   if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url)) throw userError(`bad URL '${url}': expected scheme://...`, 8);
   const log = createLog(ctx);
   const crypto = buildCryptoSettings(ctx.options, ctx.env);
+  for (const w of crypto.warnings) log.warn(w);
   const archiveDir = resolveArchiveDir(ctx.options, url, ctx.env);
   try {
     mkdirSync(archiveDir, { recursive: true });

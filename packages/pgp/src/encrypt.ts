@@ -5,14 +5,14 @@
  * every layer uses 64 KiB partial body lengths.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { AES256, cipherInfo } from './cipher-algorithms.js';
+import { AES256, cipherInfo, hashName } from './cipher-algorithms.js';
 import { encodePacket, PartialBodyWriter, Tag } from './packets.js';
 import { PoolDigest, poolDigestAvailable, sealerAvailable } from '@duplicity-ts/libdeflate';
 import { SeipdWriter, sealedSeipd } from './seipd.js';
 import { ALGO_ZIP, ALGO_ZLIB } from './compression.js';
 import { parallelDeflate } from './parallel-deflate.js';
 import { encodeOnePass, encodeSignature, signatureHead } from './signature.js';
-import { canSignNatively, preferredHash, signDigest } from './key-material.js';
+import { canSignNatively, preferredHash, signDigest, PK_DSA, PK_ECDSA } from './key-material.js';
 import { encodePkesk, encodeSkesk, type SessionKey } from './session-key.js';
 import { PgpError, describe } from './errors.js';
 import type { Keyring, KeyEntry, KeyPacket } from './keyring.js';
@@ -32,9 +32,18 @@ export interface EncryptOptions {
   /** Compress inside the message (default true). */
   compress?: boolean;
   /**
+   * The Compressed packet's algorithm (RFC 4880 §9.3): 0 none (no Compressed packet), 1 ZIP, 2 ZLIB. Default as gpg
+   * writes for duplicity: ZLIB with recipients, ZIP for passphrase-only messages.
+   */
+  compressAlgo?: number;
+  /** The session cipher (RFC 4880 §9.2 id, gpg's --cipher-algo); default AES-256. */
+  cipher?: number;
+  /** The signature's hash (RFC 4880 §9.4 id, gpg's --digest-algo); default SHA-512 as gpg (DSA: its q size). */
+  digest?: number;
+  /**
    * zlib level 0-9. Default 5: gpg deflates at level 6 but with an 8 KiB window; level 5 with zlib's full 32 KiB
    * window makes output as small or smaller (measured on text: 6.64 MB vs gpg's 6.77 MB for 32 MiB) in 40 % less
-   * CPU time than level 6.
+   * CPU time than level 6. Level 0 writes no Compressed packet, as gpg's -z 0.
    */
   compressLevel?: number;
   /**
@@ -56,7 +65,8 @@ async function* encryptMessage(src: AsyncIterable<Uint8Array>, o: EncryptOptions
   let session: Required<SessionKey>;
   let signer: Signer | undefined;
   try {
-    session = { cipher: cipherInfo(AES256), key: randomBytes(32) };
+    const cipher = cipherInfo(o.cipher ?? AES256);
+    session = { cipher, key: randomBytes(cipher.keySize) };
     head = await sessionPackets(o, session);
     signer = o.signKey !== undefined ? await prepareSigner(o) : undefined;
   } catch (err) {
@@ -66,7 +76,8 @@ async function* encryptMessage(src: AsyncIterable<Uint8Array>, o: EncryptOptions
   yield Buffer.concat(head);
 
   const publicKey = (o.recipients?.length ?? 0) + (o.hiddenRecipients?.length ?? 0) > 0;
-  const compressAlgo = o.compress === false ? 0 : publicKey ? ALGO_ZLIB : ALGO_ZIP;
+  const compressAlgo = o.compress === false || o.compressLevel === 0 ? 0 : (o.compressAlgo ?? (publicKey ? ALGO_ZLIB : ALGO_ZIP));
+  if (compressAlgo !== 0 && compressAlgo !== ALGO_ZIP && compressAlgo !== ALGO_ZLIB) throw new PgpError(`cannot write compression algorithm ${compressAlgo}`);
   let inner: AsyncIterable<Uint8Array[]> = signedLiteral(src, signer);
   if (compressAlgo) inner = compressed(inner, compressAlgo, o.compressLevel ?? 5, o.held);
 
@@ -105,14 +116,19 @@ async function prepareSigner(o: EncryptOptions): Promise<Signer> {
   const entry = await o.keyring.find(o.signKey!, 'sign key').signingEntry();
   const secret = await entry.unlock(o.signPassphrase, 'SIGN_PASSPHRASE');
   if (!canSignNatively(secret)) throw new PgpError(`cannot sign with key ${entry.describe()}: unsupported algorithm ${secret.algorithm}`);
-  return { entry, secret, hash: preferredHash(secret) };
+  if (o.digest === undefined) return { entry, secret, hash: preferredHash(secret) };
+  const hash = { id: o.digest, node: hashName(o.digest) };
+  // As gpg: DSA needs a hash at least as long as its q, ECDSA one of at least 256 bits.
+  const need = secret.algorithm === PK_DSA ? (preferredHash(secret).node === 'sha1' ? 20 : preferredHash(secret).node === 'sha224' ? 28 : 32) : secret.algorithm === PK_ECDSA ? 32 : 0;
+  if (createHash(hash.node).digest().length < need) throw new PgpError(`cannot sign with key ${entry.describe()}: its algorithm needs a hash of at least ${need * 8} bits`);
+  return { entry, secret, hash };
 }
 
 /** [One-Pass Signature] Literal [Signature], the literal body framed with partial lengths, as batches of pieces. */
 async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | undefined): AsyncGenerator<Uint8Array[]> {
   // The signature's hash runs on the thread pool when the addon is there: each piece is hashed while the layer
   // below copies it, and awaited before the next piece is asked for (the source may reuse a piece's buffer then).
-  const pooled = signer && poolDigestAvailable() ? new PoolDigest(signer.hash.node) : undefined;
+  const pooled = signer && poolDigestAvailable() ? poolDigest(signer.hash.node) : undefined;
   const hash = signer && !pooled ? createHash(signer.hash.node) : undefined;
   const keyId = signer ? Buffer.from(signer.entry.keyId, 'hex') : undefined;
   if (signer) yield [encodePacket(Tag.OnePassSignature, encodeOnePass(signer.hash.id, signer.secret.algorithm, keyId!))];
@@ -150,6 +166,15 @@ async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | u
     last.push(encodePacket(Tag.Signature, encodeSignature(head, signer.secret.algorithm, keyId!, digest, fields)));
   }
   yield last;
+}
+
+/** A PoolDigest of `name`, or undefined where node's OpenSSL lacks it (node:crypto may still have it). */
+function poolDigest(name: string): PoolDigest | undefined {
+  try {
+    return new PoolDigest(name);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A Compressed packet around `src`, deflated on the thread pool (parallel-deflate.ts), as batches of pieces. */
