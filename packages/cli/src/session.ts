@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeSync, appendFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { parseGpgOptions } from './gpg-options.js';
+import { parseGpgOptions, type GpgOptions } from './gpg-options.js';
 import path from 'node:path';
 import { openBackend, type Backend, type BackendOptions } from '@duplicity-ts/backends';
 import type { Keyring, DecryptOptions, EncryptOptions } from '@duplicity-ts/pgp';
@@ -143,7 +143,8 @@ export function buildCryptoSettings(options: DuplicityOptions, env: NodeJS.Proce
   const passphrase = env.PASSPHRASE;
   // SIGN_PASSPHRASE falls back to PASSPHRASE (duplicity reuses it when the sign key is a recipient).
   const signPassphrase = env.SIGN_PASSPHRASE ?? passphrase;
-  const gpg = parseGpgOptions(options.gpgOptions, env);
+  // duplicity never runs gpg under --no-encryption, so its options are not even looked at then.
+  const gpg: GpgOptions = encrypt ? parseGpgOptions(options.gpgOptions, env) : { warnings: [] };
   let keyring: Promise<Keyring> | undefined;
   // OpenPGP is loaded on first use, so --no-encryption runs never load it.
   const getKeyring = () =>
@@ -163,7 +164,7 @@ export function buildCryptoSettings(options: DuplicityOptions, env: NodeJS.Proce
     recipients,
     hiddenRecipients,
     signKey,
-    warnings: encrypt ? gpg.warnings : [],
+    warnings: gpg.warnings,
     async encryptOptions() {
       needPassphrase();
       if (symmetric && signKey !== undefined && env.SIGN_PASSPHRASE !== undefined && env.SIGN_PASSPHRASE !== passphrase) {
