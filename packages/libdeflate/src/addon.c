@@ -1,6 +1,8 @@
 /*
  * N-API binding of the system libdeflate: whole-buffer gzip members compressed on the libuv thread
- * pool. index.ts is its only caller and holds the why; this file holds the how.
+ * pool; grown into the home of every hot native path: OpenPGP deflate segments, the restore's streaming
+ * inflater (zlib, ISA-L), and an encrypted backup's CFB, MDC and signature hash on the pool (node's own
+ * OpenSSL). index.ts is its only caller and holds the why; this file holds the how.
  *
  *   gzipBound(n)                 worst-case size of a member holding n bytes (any level)
  *   gzipInto(in, out, level)     Promise<number>: the member's length in `out`, 0 if it did not fit

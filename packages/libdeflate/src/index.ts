@@ -11,6 +11,12 @@
  * DUPLICITY_TS_NO_LIBDEFLATE=1 set), `isAvailable()` says which, and `gzipMember` works either way.
  * Callers that reuse output buffers use `gzipBound` and `gzipInto`, which need the addon, as does
  * `gunzipInto` (the restore side's member-by-member inflater).
+ *
+ * The package grew into the home of every hot native path, each block below with its own why:
+ * OpenPGP deflate segments, the restore's synchronous streaming `Inflater` (ISA-L or zlib), and the
+ * encrypted backup's `Sealer` (CFB + MDC) and `PoolDigest` (the signature's hash), which run
+ * node's own OpenSSL on the thread pool. Each has an availability check; callers fall back to
+ * node:zlib or node:crypto on their own thread without it.
  */
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
