@@ -8,7 +8,7 @@
  * Applied: --homedir (the GnuPG home keys are looked up in; beats $GNUPGHOME, as in gpg), --cipher-algo and
  * --personal-cipher-preferences (the session cipher), --compress-algo / --personal-compress-preferences,
  * -z / --compress-level (0 writes no Compressed packet, as gpg), --digest-algo / --personal-digest-preferences
- * (the signature's hash).
+ * (the signature's hash), --keyring and --no-default-keyring (where public keys are read from).
  */
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -24,6 +24,10 @@ export interface GpgOptions {
   compressLevel?: number;
   /** OpenPGP hash id (RFC 4880 §9.4) for signatures. */
   digest?: number;
+  /** --keyring files as given (gpg resolves a name without a slash in the home: keyringPaths()). */
+  keyrings?: string[];
+  /** --no-default-keyring: the home's own public keyrings are not read. */
+  noDefaultKeyring?: boolean;
   /** One line per option given that has no effect here. */
   warnings: string[];
 }
@@ -69,6 +73,12 @@ function pick(option: string, value: string, table: Record<string, number>, what
     if (option.startsWith('--personal-')) continue; // gpg skips what it does not know in a preference list
   }
   throw bad(`${option} ${value}: no ${what} duplicity-ts can write (known: ${Object.keys(table).join(', ')})`);
+}
+
+/** The --keyring files as gpg finds them: `~/` is $HOME, a name without a slash is in the GnuPG home. */
+export function keyringPaths(o: GpgOptions, gnupgHome: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const home = env.HOME || homedir();
+  return (o.keyrings ?? []).map((k) => (k.startsWith('~/') ? path.join(home, k.slice(2)) : k.includes('/') ? path.resolve(k) : path.join(gnupgHome, k)));
 }
 
 export function parseGpgOptions(text: string | undefined, env: NodeJS.ProcessEnv = process.env): GpgOptions {
@@ -123,8 +133,15 @@ export function parseGpgOptions(text: string | undefined, env: NodeJS.ProcessEnv
         if (/^MD5$/i.test(value!)) throw bad(`${name} ${value}: MD5 signatures are refused (gpg refuses them too)`);
         out.digest = pick(name, value!, DIGESTS, 'digest');
         break;
-      case '--bzip2-compress-level':
-        break; // only for BZIP2, which is not written
+      case '--keyring':
+        (out.keyrings ??= []).push(value!);
+        break;
+      case '--no-default-keyring':
+        out.noDefaultKeyring = true;
+        break;
+      case '--bzip2-compress-level': // only for BZIP2, which is not written
+      case '--secret-keyring': // obsolete in gpg 2 too: secret keys live in private-keys-v1.d
+        break;
       default:
         if (NO_EFFECT.has(name) || NO_EFFECT_WITH_VALUE.has(name)) break;
         // A word that is no option is the value of an unknown one, already warned about. Values are never

@@ -131,7 +131,7 @@ export function buildProgram(selection: SelectionRule[], version: string): Comma
     .option('--force', 'really delete; restore into a non-empty directory')
     .option('--full-if-older-than <time>', 'full backup when the last full is older than this')
     .option('--gpg-binary <path>', 'accepted for compatibility; OpenPGP is native')
-    .option('--gpg-options <opts>', 'gpg options: --homedir, --cipher-algo, --compress-algo, -z/--compress-level and --digest-algo are applied (OpenPGP is native; others are accepted)')
+    .option('--gpg-options <opts>', 'gpg options: --homedir, --keyring, --no-default-keyring, --cipher-algo, --compress-algo, -z/--compress-level and --digest-algo are applied (OpenPGP is native; others are accepted)')
     .option('--ignore-errors', 'continue past damaged volumes')
     .option('--key-file <file>', 'armored OpenPGP key file to use besides the GnuPG home (duplicity-ts extension, repeatable)', repeat, [])
     .option('--log-fd <fd>', 'machine-readable log to this fd', int('--log-fd'))

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeSync, appendFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { parseGpgOptions, type GpgOptions } from './gpg-options.js';
+import { keyringPaths, parseGpgOptions, type GpgOptions } from './gpg-options.js';
 import path from 'node:path';
 import { openBackend, type Backend, type BackendOptions } from '@duplicity-ts/backends';
 import type { Keyring, DecryptOptions, EncryptOptions } from '@duplicity-ts/pgp';
@@ -147,9 +147,10 @@ export function buildCryptoSettings(options: DuplicityOptions, env: NodeJS.Proce
   const gpg: GpgOptions = encrypt ? parseGpgOptions(options.gpgOptions, env) : { warnings: [] };
   let keyring: Promise<Keyring> | undefined;
   // OpenPGP is loaded on first use, so --no-encryption runs never load it.
+  const gnupgHome = gpg.homedir ?? (env.GNUPGHOME || path.join(env.HOME || homedir(), '.gnupg'));
   const getKeyring = () =>
     (keyring ??= import('@duplicity-ts/pgp').then(({ loadKeyring }) =>
-      loadKeyring({ gnupgHome: gpg.homedir ?? (env.GNUPGHOME || path.join(env.HOME || homedir(), '.gnupg')), keyFiles: options.keyFile }),
+      loadKeyring({ gnupgHome, keyFiles: [...keyringPaths(gpg, gnupgHome, env), ...options.keyFile], noDefaultKeyring: gpg.noDefaultKeyring }),
     ));
   const needPassphrase = () => {
     if (symmetric && (passphrase === undefined || passphrase === '')) {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseGpgOptions } from '../src/gpg-options.js';
+import { keyringPaths, parseGpgOptions } from '../src/gpg-options.js';
 import { pseudoRandomBytes } from './pseudo-random.js';
 
 const BIN = fileURLToPath(new URL('../bin/duplicity-ts.js', import.meta.url));
@@ -35,6 +35,13 @@ describe('parseGpgOptions', () => {
     expect(parseGpgOptions('--compress-level=3').compressLevel).toBe(3);
     expect(parseGpgOptions('--digest-algo SHA256').digest).toBe(8);
     expect(parseGpgOptions('--personal-digest-preferences h9').digest).toBe(9);
+  });
+
+  it('collects --keyring files, found as gpg finds them, and --no-default-keyring', () => {
+    const o = parseGpgOptions('--no-default-keyring --keyring backup.kbx --keyring=~/keys/extra.gpg --keyring ./rel/k.gpg --secret-keyring sec.gpg', env);
+    expect(o.noDefaultKeyring).toBe(true);
+    expect(o.warnings).toEqual([]);
+    expect(keyringPaths(o, '/etc/dup/gnupg', env)).toEqual(['/etc/dup/gnupg/backup.kbx', '/home/u/keys/extra.gpg', join(process.cwd(), 'rel/k.gpg')]);
   });
 
   it('writes ZLIB for BZIP2, with a warning', () => {
@@ -139,6 +146,28 @@ describe.runIf(haveDuplicity)('--gpg-options with real gpg and duplicity', () =>
     expect(listed).toMatch(/compressed packet: algo=2/);
     execFileSync('duplicity', ['restore', '--archive-dir', p('dup-arch-sym'), `file://${p('t-sym')}`, p('dup-out-sym')], { env: env(), stdio: 'pipe' });
     sameTree(p('dup-out-sym'));
+  }, 120_000);
+
+  it('public keys from --keyring files only (a keybox by path, a binary keyring by name in --homedir); real duplicity restores', () => {
+    // The client side of the seed's setup: the encryption key's public half only, in a keyring of its own.
+    const pub = gpg(keys.home, ['--export', keys.encrypt]);
+    const kbx = p('pub-only.kbx');
+    execFileSync('gpg', ['--homedir', p('empty-gnupg'), '--batch', '--no-default-keyring', '--keyring', kbx, '--import'], { input: pub, stdio: ['pipe', 'pipe', 'pipe'] });
+    const ok = ours(['full', '--encrypt-key', keys.encrypt, '--gpg-options', `--no-default-keyring --keyring ${kbx}`, '--archive-dir', p('arch-kr'), p('src'), `file://${p('t-kr')}`]);
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    execFileSync('duplicity', ['restore', '--gpg-options', `--homedir=${keys.home}`, '--archive-dir', p('dup-arch-kr'), `file://${p('t-kr')}`, p('dup-out-kr')], { env: env(), stdio: 'pipe' });
+    sameTree(p('dup-out-kr'));
+
+    mkdirSync(p('home-with-ring'), { mode: 0o700 });
+    writeFileSync(p('home-with-ring', 'exported.gpg'), pub);
+    const byName = ours(['full', '--encrypt-key', keys.encrypt, '--gpg-options', `--homedir ${p('home-with-ring')} --keyring exported.gpg`, '--archive-dir', p('arch-kr2'), p('src'), `file://${p('t-kr2')}`]);
+    expect(byName.stderr).toBe('');
+    expect(byName.status).toBe(0);
+
+    const without = ours(['full', '--encrypt-key', keys.encrypt, '--archive-dir', p('arch-kr3'), p('src'), `file://${p('t-kr3')}`]);
+    expect(without.status).not.toBe(0);
+    expect(without.stderr.trim().split('\n')).toEqual([expect.stringContaining(`encryption key ${keys.encrypt} not found`)]);
   }, 120_000);
 
   it('restores a real duplicity backup whose keys are in --homedir only, and says which key is missing without it', () => {

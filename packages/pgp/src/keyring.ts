@@ -355,6 +355,15 @@ async function addKeyFile(ring: Keyring, path: string): Promise<void> {
   } catch (err) {
     throw new PgpError(`failed to read key file ${path}: ${describe(err)}`);
   }
+  // A keybox (gpg's --keyring may name one): its first blob is the header, type 1 with magic "KBXf" at offset 8.
+  if (data.length >= 32 && data[4] === 1 && data.toString('latin1', 8, 12) === 'KBXf') {
+    try {
+      for (const block of keyboxBlocks(data)) await addBinary(ring, block, path);
+    } catch (err) {
+      throw new PgpError(`failed to read keybox ${path}: ${describe(err)}`);
+    }
+    return;
+  }
   const text = data.toString('latin1');
   if (!text.includes('-----BEGIN PGP')) {
     await addBinary(ring, data, path);
@@ -401,11 +410,15 @@ function attachAgentKeys(ring: Keyring, dir: string): void {
   }
 }
 
-/** Loads keys from a GnuPG home (default `$GNUPGHOME` or `~/.gnupg`) and/or key files. */
-export async function loadKeyring(opts: { gnupgHome?: string; keyFiles?: string[] } = {}): Promise<Keyring> {
+/**
+ * Loads keys from a GnuPG home (default `$GNUPGHOME` or `~/.gnupg`) and/or key files (armored, binary keyrings or
+ * keyboxes). `noDefaultKeyring` (gpg's --no-default-keyring) skips the home's public keyrings but still takes its
+ * secret keys from private-keys-v1.d.
+ */
+export async function loadKeyring(opts: { gnupgHome?: string; keyFiles?: string[]; noDefaultKeyring?: boolean } = {}): Promise<Keyring> {
   const ring = new Keyring();
   const useHome = opts.gnupgHome !== undefined || !opts.keyFiles?.length;
-  if (useHome) {
+  if (useHome && !opts.noDefaultKeyring) {
     const home = opts.gnupgHome ?? process.env.GNUPGHOME ?? join(homedir(), '.gnupg');
     const kbx = join(home, 'pubring.kbx');
     const gpgRing = join(home, 'pubring.gpg');
