@@ -170,6 +170,15 @@ describe.runIf(haveDuplicity)('--gpg-options with real gpg and duplicity', () =>
     expect(without.stderr.trim().split('\n')).toEqual([expect.stringContaining(`encryption key ${keys.encrypt} not found`)]);
   }, 120_000);
 
+  it('symmetric CAST5 (8-byte blocks, OpenSSL\'s legacy provider through the launcher); real duplicity restores it', () => {
+    const r = ours(['full', '--gpg-options', '--cipher-algo CAST5', '--archive-dir', p('arch-cast5'), p('src'), `file://${p('t-cast5')}`]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(packets(p('t-cast5'), keys.home)).toMatch(/symkey enc packet: version 4, cipher 3,/);
+    execFileSync('duplicity', ['restore', '--archive-dir', p('dup-arch-cast5'), `file://${p('t-cast5')}`, p('dup-out-cast5')], { env: env(), stdio: 'pipe' });
+    sameTree(p('dup-out-cast5'));
+  }, 120_000);
+
   it('restores a real duplicity backup whose keys are in --homedir only, and says which key is missing without it', () => {
     execFileSync('duplicity', ['full', '--encrypt-key', keys.encrypt, '--sign-key', keys.sign, '--gpg-options', `--homedir=${keys.home}`, '--archive-dir', p('dup-arch-made'), p('src'), `file://${p('t-dup')}`], { env: env(), stdio: 'pipe' });
     const ok = ours(['restore', '--sign-key', keys.sign, '--gpg-options', `--homedir ${keys.home}`, '--archive-dir', p('arch-restore'), `file://${p('t-dup')}`, p('out-dup')]);

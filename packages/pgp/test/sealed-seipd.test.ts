@@ -30,16 +30,16 @@ async function* batches(data: Buffer, chunk: number): AsyncGenerator<Uint8Array[
   }
 }
 
-function written(key: Buffer, prefix: Buffer, data: Buffer): Buffer {
-  const w = new SeipdWriter(info, key, prefix);
+function written(key: Buffer, prefix: Buffer, data: Buffer, cipher = info): Buffer {
+  const w = new SeipdWriter(cipher, key, prefix);
   const out = w.write(data);
   w.end(out);
   return Buffer.concat(out);
 }
 
-async function sealed(key: Buffer, prefix: Buffer, data: Buffer, chunk: number, stageParts: number, held = { bytes: 0 }): Promise<Buffer> {
+async function sealed(key: Buffer, prefix: Buffer, data: Buffer, chunk: number, stageParts: number, held = { bytes: 0 }, cipher = info): Promise<Buffer> {
   const out: Buffer[] = [];
-  for await (const p of sealedSeipd(info, key, batches(data, chunk), { prefix, stageParts, held })) out.push(Buffer.from(p));
+  for await (const p of sealedSeipd(cipher, key, batches(data, chunk), { prefix, stageParts, held })) out.push(Buffer.from(p));
   return Buffer.concat(out);
 }
 
@@ -79,6 +79,19 @@ describe.skipIf(!sealerAvailable() && process.env.CI !== 'true')('sealedSeipd', 
       ),
       { numRuns: 150 },
     );
+  });
+
+  it('the same for the other ciphers gpg can be told to use (--cipher-algo): 8-byte blocks (3DES), Camellia, AES-128', async () => {
+    for (const id of [2, 7, 11]) {
+      const cipher = cipherInfo(id);
+      for (const len of [0, PART - 1 - (cipher.blockSize + 2), 3 * PART + 7]) {
+        const data = randomBytes(len);
+        const key = randomBytes(cipher.keySize);
+        const prefix = randomBytes(cipher.blockSize + 2);
+        const got = await sealed(key, prefix, data, 5000, 1, { bytes: 0 }, cipher);
+        expect(got.equals(written(key, prefix, data, cipher)), `${cipher.name}, ${len} bytes`).toBe(true);
+      }
+    }
   });
 
   it('seals in place: CFB continued across calls, then the MDC digest over all but the room left for it', async () => {
