@@ -179,6 +179,15 @@ describe.runIf(haveDuplicity)('--gpg-options with real gpg and duplicity', () =>
     sameTree(p('dup-out-cast5'));
   }, 120_000);
 
+  it('a wrong SIGN_PASSPHRASE (the key unlocks while the first volume is written) stops the backup: one line, nothing uploaded', () => {
+    mkdirSync(p('t-wrong'));
+    const r = spawnSync(BIN, ['full', '--encrypt-key', keys.encrypt, '--sign-key', keys.sign, '--gpg-options', `--homedir=${keys.home}`, '--archive-dir', p('arch-wrong'), p('src'), `file://${p('t-wrong')}`],
+      { env: { ...env(), SIGN_PASSPHRASE: 'not it' }, encoding: 'utf8' });
+    expect(r.status).toBe(31);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^duplicity-ts: .*wrong passphrase for secret key ${keys.sign} .*\\(from SIGN_PASSPHRASE\\)$`))]);
+    expect(readdirSync(p('t-wrong'))).toEqual([]);
+  }, 60_000);
+
   it('restores a real duplicity backup whose keys are in --homedir only, and says which key is missing without it', () => {
     execFileSync('duplicity', ['full', '--encrypt-key', keys.encrypt, '--sign-key', keys.sign, '--gpg-options', `--homedir=${keys.home}`, '--archive-dir', p('dup-arch-made'), p('src'), `file://${p('t-dup')}`], { env: env(), stdio: 'pipe' });
     const ok = ours(['restore', '--sign-key', keys.sign, '--gpg-options', `--homedir ${keys.home}`, '--archive-dir', p('arch-restore'), `file://${p('t-dup')}`, p('out-dup')]);

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { createDecipheriv, createHash } from 'node:crypto';
 import { atomText, canonicalSexp, findList, parseSexp, type Sexp } from './sexp.js';
-import { deriveKey } from './s2k.js';
+import { deriveKey, deriveKeyOnPool } from './s2k.js';
 import { stripZeros } from './mpi.js';
 
 export interface AgentKey {
@@ -19,6 +19,8 @@ export interface AgentKey {
   matchValue: Buffer;
   /** Returns the secret parameters by name (d, p, q, u, x). */
   unlock(passphrase: string | undefined): Record<string, Buffer>;
+  /** Derives the protection key on the thread pool ahead of unlock() (s2k.ts deriveKeyOnPool); never fails. */
+  prepare(passphrase: string | undefined): Promise<void>;
   protected: boolean;
   /**
    * For keys gpg imported but the agent has not converted yet (`openpgp-native` protection): the OpenPGP secret
@@ -78,6 +80,15 @@ export function readAgentKey(path: string): AgentKey {
     algorithm,
     matchValue,
     protected: !!prot,
+    async prepare(passphrase) {
+      const spec = prot?.[2];
+      const s2kList = spec && !Buffer.isBuffer(spec) ? spec[0] : undefined;
+      if (passphrase === undefined || !s2kList || Buffer.isBuffer(s2kList) || atomText(s2kList[0]) !== 'sha1' || !Buffer.isBuffer(s2kList[1])) return;
+      const count = Number(atomText(s2kList[2]));
+      if (!(count > 0)) return;
+      // Whatever goes wrong here, unlock() meets it again and says what.
+      await deriveKeyOnPool(passphrase, { type: 3, hash: 2, salt: s2kList[1], count }, 16).catch(() => undefined);
+    },
     unlock(passphrase) {
       if (!prot) return pub;
       if (passphrase === undefined) throw new MissingPassphraseError('no passphrase given');

@@ -54,7 +54,12 @@ export interface EncryptOptions {
   held?: { bytes: number };
 }
 
-interface Signer { entry: KeyEntry; secret: KeyPacket; hash: { id: number; node: string } }
+/**
+ * The signing key as encryption starts: what the One-Pass Signature needs comes from the public key, and the secret
+ * key is being unlocked meanwhile (its S2K on the thread pool, ~0.2 s for gpg-agent's calibrated counts), awaited
+ * only for the signature at the end; a failed unlock stops the message at the next piece.
+ */
+interface Signer { entry: KeyEntry; algorithm: number; secret: Promise<KeyPacket>; failed: boolean; hash: { id: number; node: string } }
 
 export function encrypt(src: AsyncIterable<Uint8Array>, o: EncryptOptions): AsyncIterable<Uint8Array> {
   return encryptMessage(src, o);
@@ -114,14 +119,20 @@ async function sessionPackets(o: EncryptOptions, session: Required<SessionKey>):
 async function prepareSigner(o: EncryptOptions): Promise<Signer> {
   if (!o.keyring) throw new PgpError('signing needs a keyring');
   const entry = await o.keyring.find(o.signKey!, 'sign key').signingEntry();
-  const secret = await entry.unlock(o.signPassphrase, 'SIGN_PASSPHRASE');
-  if (!canSignNatively(secret)) throw new PgpError(`cannot sign with key ${entry.describe()}: unsupported algorithm ${secret.algorithm}`);
-  if (o.digest === undefined) return { entry, secret, hash: preferredHash(secret) };
-  const hash = { id: o.digest, node: hashName(o.digest) };
-  // As gpg: DSA needs a hash at least as long as its q, ECDSA one of at least 256 bits.
-  const need = secret.algorithm === PK_DSA ? (preferredHash(secret).node === 'sha1' ? 20 : preferredHash(secret).node === 'sha224' ? 28 : 32) : secret.algorithm === PK_ECDSA ? 32 : 0;
-  if (createHash(hash.node).digest().length < need) throw new PgpError(`cannot sign with key ${entry.describe()}: its algorithm needs a hash of at least ${need * 8} bits`);
-  return { entry, secret, hash };
+  const pub = entry.packet;
+  if (!canSignNatively(pub)) throw new PgpError(`cannot sign with key ${entry.describe()}: unsupported algorithm ${pub.algorithm}`);
+  let hash = preferredHash(pub);
+  if (o.digest !== undefined) {
+    // As gpg: DSA needs a hash at least as long as its q, ECDSA one of at least 256 bits.
+    const need = pub.algorithm === PK_DSA ? (hash.node === 'sha1' ? 20 : hash.node === 'sha224' ? 28 : 32) : pub.algorithm === PK_ECDSA ? 32 : 0;
+    hash = { id: o.digest, node: hashName(o.digest) };
+    if (createHash(hash.node).digest().length < need) throw new PgpError(`cannot sign with key ${entry.describe()}: its algorithm needs a hash of at least ${need * 8} bits`);
+  }
+  const signer: Signer = { entry, algorithm: pub.algorithm, secret: entry.unlock(o.signPassphrase, 'SIGN_PASSPHRASE'), failed: false, hash };
+  signer.secret.catch(() => {
+    signer.failed = true;
+  });
+  return signer;
 }
 
 /** [One-Pass Signature] Literal [Signature], the literal body framed with partial lengths, as batches of pieces. */
@@ -131,7 +142,7 @@ async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | u
   const pooled = signer && poolDigestAvailable() ? poolDigest(signer.hash.node) : undefined;
   const hash = signer && !pooled ? createHash(signer.hash.node) : undefined;
   const keyId = signer ? Buffer.from(signer.entry.keyId, 'hex') : undefined;
-  if (signer) yield [encodePacket(Tag.OnePassSignature, encodeOnePass(signer.hash.id, signer.secret.algorithm, keyId!))];
+  if (signer) yield [encodePacket(Tag.OnePassSignature, encodeOnePass(signer.hash.id, signer.algorithm, keyId!))];
   const created = new Date();
   const lit = new PartialBodyWriter(Tag.Literal);
   const litHead = Buffer.alloc(6);
@@ -139,6 +150,7 @@ async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | u
   litHead.writeUInt32BE(Math.floor(created.getTime() / 1000), 2);
   yield lit.write(litHead);
   for await (const c of src) {
+    if (signer?.failed) await signer.secret; // throws why: a wrong or missing passphrase stops the message now
     if (pooled) {
       const hashed = pooled.update(c);
       hashed.catch(() => undefined); // awaited below, once the next layer has taken the piece
@@ -153,7 +165,7 @@ async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | u
   const last = lit.end();
   if (signer) {
     const fpr = Buffer.from(signer.entry.fingerprint, 'hex');
-    const { head, trailer } = signatureHead(signer.secret.algorithm, signer.hash.id, fpr, created);
+    const { head, trailer } = signatureHead(signer.algorithm, signer.hash.id, fpr, created);
     let digest: Buffer;
     if (pooled) {
       await pooled.update(trailer);
@@ -162,8 +174,8 @@ async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | u
       hash!.update(trailer);
       digest = hash!.digest();
     }
-    const fields = signDigest(signer.secret, signer.hash.node, digest);
-    last.push(encodePacket(Tag.Signature, encodeSignature(head, signer.secret.algorithm, keyId!, digest, fields)));
+    const fields = signDigest(await signer.secret, signer.hash.node, digest);
+    last.push(encodePacket(Tag.Signature, encodeSignature(head, signer.algorithm, keyId!, digest, fields)));
   }
   yield last;
 }

@@ -47,6 +47,7 @@ interface SecretSource {
 export class KeyEntry {
   secret?: SecretSource;
   private unlocked?: KeyPacket;
+  private unlocking?: { passphrase: string | undefined; promise: Promise<KeyPacket> };
   constructor(readonly cert: Certificate, readonly packet: KeyPacket, readonly primary: boolean) {}
   get keyId(): string {
     return this.packet.getKeyID().toHex().toUpperCase();
@@ -58,7 +59,19 @@ export class KeyEntry {
    * The decrypted secret key packet. `passphraseVar` names the environment variable the user sets, for the
    * error message when a passphrase is missing.
    */
-  async unlock(passphrase: string | undefined, passphraseVar: string): Promise<KeyPacket> {
+  unlock(passphrase: string | undefined, passphraseVar: string): Promise<KeyPacket> {
+    if (this.unlocked) return Promise.resolve(this.unlocked);
+    // One unlock however many messages ask at once with the same passphrase (a signature file may start while a
+    // volume is being signed); a failed one is forgotten, so another passphrase can be tried.
+    if (this.unlocking && this.unlocking.passphrase === passphrase) return this.unlocking.promise;
+    const promise = this.unlockOnce(passphrase, passphraseVar);
+    this.unlocking = { passphrase, promise };
+    promise.catch(() => {
+      if (this.unlocking?.promise === promise) this.unlocking = undefined;
+    });
+    return promise;
+  }
+  private async unlockOnce(passphrase: string | undefined, passphraseVar: string): Promise<KeyPacket> {
     if (this.unlocked) return this.unlocked;
     if (!this.secret) throw new PgpError(`no secret key for ${this.describe()}`);
     try {
@@ -405,7 +418,12 @@ function attachAgentKeys(ring: Keyring, dir: string): void {
       const native = ak.openpgpNative;
       e.secret = native
         ? packetSecret(e.primary, e.packet.write(), native)
-        : { unlock: async (passphrase) => agentSecretPacket(e.packet, e.primary, ak.unlock(passphrase)) };
+        : {
+            unlock: async (passphrase) => {
+              await ak.prepare(passphrase);
+              return agentSecretPacket(e.packet, e.primary, ak.unlock(passphrase));
+            },
+          };
     }
   }
 }

@@ -5,6 +5,7 @@
  * (passphrase, spec) so a restore of many volumes or a backup of many volumes pays once per distinct salt.
  */
 import { createHash } from 'node:crypto';
+import { PoolDigest, poolDigestAvailable } from '@duplicity-ts/libdeflate';
 import { hashName } from './cipher-algorithms.js';
 
 export interface S2K { type: 0 | 1 | 3; hash: number; salt?: Buffer; count?: number }
@@ -37,8 +38,8 @@ const CACHE_MAX = 64;
 /** Bytes per update() call: big enough that call overhead vanishes against hashing, small enough for the L2 cache. */
 const BLOCK = 1 << 16;
 
-/** Derives `keySize` bytes from `passphrase` per `s`. */
-export function deriveKey(passphrase: string, s: S2K, keySize: number): Buffer {
+/** The cache entry of (passphrase, spec), made empty if missing. */
+function cached(passphrase: string, s: S2K): Buffer[] {
   // The passphrase is kept in the key only as a digest, so the cache holds no passphrase in clear.
   const cacheKey = createHash('sha256')
     .update(JSON.stringify([passphrase, s.type, s.hash, s.salt?.toString('hex') ?? '', s.count ?? 0]))
@@ -49,15 +50,27 @@ export function deriveKey(passphrase: string, s: S2K, keySize: number): Buffer {
     digests = [];
     cache.set(cacheKey, digests);
   }
+  return digests;
+}
+
+/** What one derivation hashes: `count` bytes of repeated salt||passphrase, in whole `block`s and a rest. */
+function material(passphrase: string, s: S2K, blockSize: number): { block: Buffer; count: number } {
+  const pw = Buffer.from(passphrase, 'utf8');
+  const data = s.type === 0 ? pw : Buffer.concat([s.salt!, pw]);
+  const count = s.type === 3 ? Math.max(s.count!, data.length) : data.length;
+  // One block of repeated salt||passphrase keeps hashing 65 MB to about a thousand update() calls.
+  const block = Buffer.alloc(count > data.length ? Math.max(1, Math.floor(blockSize / data.length)) * data.length : data.length);
+  for (let i = 0; i < block.length; i += data.length) data.copy(block, i);
+  return { block, count };
+}
+
+/** Derives `keySize` bytes from `passphrase` per `s`. */
+export function deriveKey(passphrase: string, s: S2K, keySize: number): Buffer {
+  const digests = cached(passphrase, s);
   let have = digests.reduce((n, d) => n + d.length, 0);
   if (have < keySize) {
     const algo = hashName(s.hash);
-    const pw = Buffer.from(passphrase, 'utf8');
-    const data = s.type === 0 ? pw : Buffer.concat([s.salt!, pw]);
-    const count = s.type === 3 ? Math.max(s.count!, data.length) : data.length;
-    // One block of repeated salt||passphrase keeps hashing 65 MB to about a thousand update() calls.
-    const block = Buffer.alloc(count > data.length ? Math.max(1, Math.floor(BLOCK / data.length)) * data.length : data.length);
-    for (let i = 0; i < block.length; i += data.length) data.copy(block, i);
+    const { block, count } = material(passphrase, s, BLOCK);
     while (have < keySize) {
       // RFC 4880 §3.7.1.1: the n-th hash context is preloaded with n zero octets.
       const h = createHash(algo);
@@ -75,3 +88,35 @@ export function deriveKey(passphrase: string, s: S2K, keySize: number): Buffer {
   }
   return Buffer.concat(digests).subarray(0, keySize);
 }
+
+/**
+ * Derives `keySize` bytes into the cache on the thread pool (the addon's PoolDigest), so that a later
+ * deriveKey() finds them; without the addon it does nothing and deriveKey() hashes on its own thread.
+ *
+ * Why: gpg-agent calibrates its keys' S2K count at creation (290,723,840 bytes of SHA-1 for keys made on this
+ * project's machine, ~0.18 s); unlocking the signing key off the main thread lets a signed backup start while
+ * it runs.
+ */
+export async function deriveKeyOnPool(passphrase: string, s: S2K, keySize: number): Promise<void> {
+  if (!poolDigestAvailable()) return;
+  const digests = cached(passphrase, s);
+  const algo = hashName(s.hash);
+  const { block, count } = material(passphrase, s, POOL_BLOCK);
+  while (digests.reduce((n, d) => n + d.length, 0) < keySize) {
+    const n = digests.length;
+    const h = new PoolDigest(algo);
+    if (n) await h.update(Buffer.alloc(n));
+    let left = count;
+    while (left >= block.length) {
+      await h.update(block);
+      left -= block.length;
+    }
+    if (left > 0) await h.update(block.subarray(0, left));
+    const d = h.digest();
+    // A deriveKey() on the main thread may have filled this entry meanwhile.
+    if (digests.length === n) digests.push(d);
+  }
+}
+
+/** Bytes per pool job: a millisecond of hashing against a few tens of microseconds per job. */
+const POOL_BLOCK = 1 << 20;

@@ -155,4 +155,16 @@ describe('gpg decrypts what encrypt() writes, sealed on the pool and on the call
     expect(r.statusFd).toMatch(new RegExp(`VALIDSIG ${key.fingerprint} .* 00 ${key.fingerprint}`));
     expect(r.statusFd).toMatch(/VALIDSIG \S+ \S+ \d+ \d+ 4 0 1 10 00/);
   });
+
+  it('the signing key unlocks while the message is written: a wrong or missing passphrase still fails it, naming the variable', async () => {
+    signer ??= home.genKey('Pool Signer <pool@test.invalid>', 'rsa2048', 'rsa2048', 'signer pass');
+    const keyring = await loadKeyring({ gnupgHome: home.dir });
+    const data = randomBytes(3_000_000);
+    const attempt = (signPassphrase: string | undefined) =>
+      collect(encrypt(chunks(data, 100_000), { keyring, passphrase: 'p', signKey: signer!.keyId, signPassphrase })).then(() => undefined, (e: Error) => e);
+    expect((await attempt('not the passphrase'))?.message).toBe(`wrong passphrase for secret key ${signer.keyId} (Pool Signer <pool@test.invalid>) (from SIGN_PASSPHRASE)`);
+    expect((await attempt(undefined))?.message).toMatch(/is protected by a passphrase and none was given: set SIGN_PASSPHRASE$/);
+    // A failed unlock is not remembered: the right passphrase works next.
+    expect(await attempt('signer pass')).toBeUndefined();
+  });
 });
