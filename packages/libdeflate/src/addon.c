@@ -867,19 +867,27 @@ static void seal_execute(napi_env env, void *data) {
   }
 }
 
-static void seal_complete(napi_env env, napi_status status, void *data) {
-  seal_job_t *job = data;
-  job->sealer->busy = 0;
-  if (status != napi_ok || job->error) {
-    char text[120];
-    snprintf(text, sizeof text, "sealer: %s", status != napi_ok ? "job was cancelled" : job->error);
-    reject_with(env, job->head.deferred, text);
+/*
+ * Back on the main thread for a job whose promise resolves to nothing: rejects it with "<what>: <error>" when
+ * it failed (or was cancelled), then lets go of the job.
+ */
+static void settle_void(napi_env env, void *job, job_head_t *head, napi_status status, const char *what, const char *error) {
+  if (status != napi_ok || error) {
+    char text[160];
+    snprintf(text, sizeof text, "%s: %s", what, status != napi_ok ? "job was cancelled" : error);
+    reject_with(env, head->deferred, text);
   } else {
     napi_value undefined;
     napi_get_undefined(env, &undefined);
-    napi_resolve_deferred(env, job->head.deferred, undefined);
+    napi_resolve_deferred(env, head->deferred, undefined);
   }
-  end_work(env, job, &job->head);
+  end_work(env, job, head);
+}
+
+static void seal_complete(napi_env env, napi_status status, void *data) {
+  seal_job_t *job = data;
+  job->sealer->busy = 0;
+  settle_void(env, job, &job->head, status, "sealer", job->error);
 }
 
 static napi_value seal_into(napi_env env, napi_callback_info info) {
@@ -1007,14 +1015,7 @@ static void digest_execute(napi_env env, void *data) {
 static void digest_complete(napi_env env, napi_status status, void *data) {
   digest_job_t *job = data;
   job->digest->busy = 0;
-  if (status != napi_ok || job->failed) {
-    reject_with(env, job->head.deferred, status != napi_ok ? "digest: job was cancelled" : "digest: update failed");
-  } else {
-    napi_value undefined;
-    napi_get_undefined(env, &undefined);
-    napi_resolve_deferred(env, job->head.deferred, undefined);
-  }
-  end_work(env, job, &job->head);
+  settle_void(env, job, &job->head, status, "digest", job->failed ? "update failed" : NULL);
 }
 
 static napi_value digest_update(napi_env env, napi_callback_info info) {

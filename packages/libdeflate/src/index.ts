@@ -60,6 +60,15 @@ export function isAvailable(): boolean {
   return active() !== undefined;
 }
 
+/**
+ * The active addon as one of its parts (the functions of one block of addon.c), if it has that part: an addon
+ * built from older sources may lack the newer blocks. `probe` is one function of the part.
+ */
+function activePart<T>(probe: keyof T & string): T | undefined {
+  const addon = active() as unknown as Record<string, unknown> | undefined;
+  return typeof addon?.[probe] === 'function' ? (addon as unknown as T) : undefined;
+}
+
 function need(): Addon {
   const addon = active();
   if (!addon) throw new Error('libdeflate addon is not available');
@@ -156,10 +165,7 @@ interface SealerAddon {
   sealInto(sealer: object, data: Uint8Array, mdcAt: number): Promise<void>;
 }
 
-function sealerAddon(): SealerAddon | undefined {
-  const addon = active() as (Addon & Partial<SealerAddon>) | undefined;
-  return addon?.sealerOpen ? (addon as Addon & SealerAddon) : undefined;
-}
+const sealerAddon = () => activePart<SealerAddon>('sealerOpen');
 
 /** Whether `Sealer` can be used (the addon is built and not switched off). */
 export function sealerAvailable(): boolean {
@@ -207,10 +213,7 @@ interface DigestAddon {
   digestFinal(digest: object): Buffer;
 }
 
-function digestAddon(): DigestAddon | undefined {
-  const addon = active() as (Addon & Partial<DigestAddon>) | undefined;
-  return addon?.digestOpen ? (addon as Addon & DigestAddon) : undefined;
-}
+const digestAddon = () => activePart<DigestAddon>('digestOpen');
 
 /** Whether `PoolDigest` can be used (the addon is built and not switched off). */
 export function poolDigestAvailable(): boolean {
@@ -254,10 +257,7 @@ interface InflaterAddon {
   inflaterEngine(): string;
 }
 
-function inflaterAddon(): InflaterAddon | undefined {
-  const addon = active() as (Addon & Partial<InflaterAddon>) | undefined;
-  return addon?.inflaterOpen ? (addon as Addon & InflaterAddon) : undefined;
-}
+const inflaterAddon = () => activePart<InflaterAddon>('inflaterOpen');
 
 /** Raw deflate (RFC 1951, OpenPGP's ZIP), zlib (RFC 1950) or gzip members one after another (RFC 1952). */
 export type InflateFormat = 'raw' | 'zlib' | 'gzip';
