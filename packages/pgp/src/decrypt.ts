@@ -186,7 +186,8 @@ async function* decryptOuter(r: ByteReader, o: DecryptOptions, results: Signatur
     return;
   }
   if (h.length !== 0 && (await r.peek(1, 'SEIPD version'))[0] === 1) {
-    const plaintext = await openSeipdV1(r, h, candidates.keys.filter((k): k is Required<SessionKey> => k.cipher !== undefined));
+    const plaintext = await openSeipdV1(r, h, candidates.keys.filter((k): k is Required<SessionKey> => k.cipher !== undefined),
+      { reuseOutput: o.reuseOutput });
     if (!plaintext) throw noFittingKey(candidates, pkesks.length, skesks.length);
     yield* inner(plaintext, o, results);
     if (!(await r.atEnd())) throw new Error('trailing data after the encrypted packet');

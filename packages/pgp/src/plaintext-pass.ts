@@ -221,7 +221,8 @@ class PullDecoder implements Decoder {
   private step: Promise<IteratorResult<Uint8Array>> | undefined;
   private readonly it: AsyncIterator<Uint8Array>;
 
-  constructor(make: (src: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>) {
+  /** `copyInput`: the input pieces are views of buffers the caller reuses once the next step asked for more. */
+  constructor(make: (src: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>, private readonly copyInput = false) {
     const input: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: () => this.pull() }) };
     this.it = make(input)[Symbol.asyncIterator]();
   }
@@ -261,7 +262,9 @@ class PullDecoder implements Decoder {
   }
 
   write(input: Uint8Array[]): void {
-    this.written.push(...input);
+    // bzip2 holds up to a block (~900 kB) of input across writes: reused input must be copied.
+    if (this.copyInput) for (const b of input) this.written.push(Buffer.from(b));
+    else this.written.push(...input);
   }
 
   async next(): Promise<Buffer[] | null> {
@@ -304,7 +307,7 @@ function decoderFor(algo: number, reuse: boolean): Decoder | null {
       if (inflaterEngine()) return new AddonDecoder('zlib', reuse);
       return new ZlibDecoder(zlib.createInflate({ chunkSize: INFLATE_CHUNK }));
     case ALGO_BZIP2:
-      return new PullDecoder(bunzip2);
+      return new PullDecoder(bunzip2, reuse);
     default:
       throw new Error(`unsupported compression algorithm ${algo}`);
   }
