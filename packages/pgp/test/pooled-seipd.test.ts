@@ -5,8 +5,8 @@
  * same errors (MDC) either way.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openerAvailable } from '@duplicity-ts/libdeflate';
-import { decrypt, encrypt } from '@duplicity-ts/pgp';
+import { openerAvailable, poolDigestAvailable } from '@duplicity-ts/libdeflate';
+import { decrypt, encrypt, loadKeyring, type SignatureResult } from '@duplicity-ts/pgp';
 import { GpgHome, chunks, collect, sampleData } from './gpg-home.js';
 
 const PASS = 'correct horse battery staple';
@@ -20,6 +20,16 @@ async function outcome(msg: Uint8Array, size: number, reuseOutput: boolean): Pro
   } catch (err) {
     const e = err as Error & { exitCode?: number };
     return `${e.exitCode}: ${e.message}`;
+  }
+}
+
+async function outcomeWith(msg: Uint8Array, o: Parameters<typeof decrypt>[1]): Promise<Buffer | string> {
+  try {
+    const parts: Buffer[] = [];
+    for await (const c of decrypt(chunks(msg, 1 << 20), o)) parts.push(Buffer.from(c));
+    return Buffer.concat(parts);
+  } catch (err) {
+    return (err as Error).message;
   }
 }
 
@@ -68,6 +78,26 @@ describe.runIf(openerAvailable())('SEIPD decryption on the pool', () => {
       expect(typeof pooled, what).toBe('string');
       expect(pooled, what).toBe(inThread);
       expect(pooled, what).toMatch(/^31: /);
+    }
+  }, 120_000);
+
+  it.runIf(poolDigestAvailable())('signed messages: the signature hashed on the pool is judged as in-thread (good, bad, wrong signer)', async () => {
+    // The key's passphrase is the message's: gpg takes one passphrase file.
+    const S = home.genKey('Sign pool <sign-pool@test.invalid>', 'ed25519', 'cv25519', PASS);
+    const ring = await loadKeyring({ gnupgHome: home.dir });
+    const data = Buffer.concat([sampleData(2_500_000, 5), Buffer.from('signed text\n'.repeat(300_000))]);
+    for (const [algo, digest] of [['zip', 'SHA512'], ['zlib', 'SHA256'], ['bzip2', 'SHA1']] as const) {
+      const args = ['--local-user', S.keyId, '--digest-algo', digest, '--compress-algo', algo, '--s2k-count', '65536', '--symmetric', '--sign'];
+      const msg = home.ok(args, data, PASS);
+      for (const reuseOutput of [true, false]) {
+        const sigs: SignatureResult[] = [];
+        const parts: Buffer[] = [];
+        for await (const c of decrypt(chunks(msg, 1 << 20), { keyring: ring, passphrase: PASS, requireSigner: S.keyId, reuseOutput, onSignature: (x) => sigs.push(x) })) parts.push(Buffer.from(c));
+        expect(Buffer.concat(parts).equals(data), `${algo} ${digest} reuse ${reuseOutput}`).toBe(true);
+        expect(sigs.map((x) => x.status)).toEqual(['good']);
+        const wrong = await outcomeWith(msg, { keyring: ring, passphrase: PASS, requireSigner: 'DEADBEEFDEADBEEF', reuseOutput });
+        expect(wrong, `${algo} wrong signer`).toMatch(/not DEADBEEFDEADBEEF/);
+      }
     }
   }, 120_000);
 
