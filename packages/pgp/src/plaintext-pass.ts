@@ -161,7 +161,6 @@ class AddonDecoder implements Decoder {
   /** `out` was handed out, so without `reuse` the next output needs a fresh buffer. */
   private given = false;
 
-
   constructor(format: 'raw' | 'zlib', private readonly reuse: boolean) {
     this.inflater = new Inflater(format);
   }
@@ -355,6 +354,8 @@ export class PacketLevel implements PacketSink {
   private hashing: Promise<void> | undefined;
   private staged: Buffer = Buffer.alloc(0);
   private unchecked: [Pending, ParsedSignature][] = [];
+  /** The pool digests of the literal packet's signatures (pooled hashing). */
+  private literalPools: PoolDigest[] = [];
 
   /**
    * `reuseOutput`: decompressed data may come in one reused buffer, so a piece handed out is valid only until the
@@ -414,8 +415,6 @@ export class PacketLevel implements PacketSink {
     hashing.catch(() => {});
     this.hashing = hashing;
   }
-
-  private literalPools: PoolDigest[] = [];
 
   start(tag: number): void {
     if (this.child && (tag === Tag.Compressed || tag === Tag.Literal)) {

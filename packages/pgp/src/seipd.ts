@@ -411,7 +411,8 @@ export async function openSeipdV1(
       }
       return batch;
     };
-    // Stopped early, a job may still run in a ring buffer: the ring is not used again, the job keeps it alive.
+    // A consumer that stops early may leave a job running in a ring buffer: the job holds that buffer (and the
+    // opener) by reference, and the ring is never used again.
     for (;;) {
       take();
       while (more && fill < POOL_FILL) {

@@ -7,7 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openerAvailable, poolDigestAvailable } from '@duplicity-ts/libdeflate';
 import { decrypt, encrypt, loadKeyring, type SignatureResult } from '@duplicity-ts/pgp';
+import { deflateRawSync } from 'node:zlib';
 import { GpgHome, chunks, collect, sampleData } from './gpg-home.js';
+import { PacketLevel } from '../src/plaintext-pass.js';
 
 const PASS = 'correct horse battery staple';
 
@@ -100,6 +102,42 @@ describe.runIf(openerAvailable())('SEIPD decryption on the pool', () => {
       }
     }
   }, 120_000);
+
+  it.runIf(poolDigestAvailable())('the pooled signature digest equals the in-thread one, for intact and altered data', async () => {
+    const S = home.genKey('Sign digest <sign-digest@test.invalid>', 'ed25519', 'cv25519', PASS);
+    const data = Buffer.concat([sampleData(3_000_000, 11), Buffer.from('digest text\n'.repeat(200_000))]);
+    // One-pass signature, literal, signature, not compressed: wrapped below in a compressed packet of our own, so
+    // the literal sits at depth 1 where hashing is pooled, and no MDC stands in the way of altering it.
+    const signed = home.ok(['--local-user', S.keyId, '--digest-algo', 'SHA512', '--compress-algo', 'none', '--sign'], data, PASS);
+    const altered = Buffer.from(signed);
+    altered[Math.floor(signed.length / 2)]! ^= 0x01;
+    const wrap = (inner: Buffer) => {
+      const body = Buffer.concat([Buffer.from([1]), deflateRawSync(inner)]);
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(body.length);
+      return Buffer.concat([Buffer.from([0xc8, 0xff]), len, body]);
+    };
+    const digests = async (inner: Buffer, reuse: boolean) => {
+      const found: { digest: Buffer; left16: Uint8Array; onPool: boolean }[] = [];
+      const level = new PacketLevel((p, sig) => found.push({ digest: p.digest ?? p.hash.update(sig.trailer).digest(), left16: sig.left16, onPool: p.pool !== undefined }), 0, reuse);
+      const packed = wrap(inner);
+      try {
+        for (let i = 0; i < packed.length; i += 1 << 18) for await (const ready of level.push([packed.subarray(i, i + (1 << 18))])) void ready;
+        for await (const ready of level.finishAll()) void ready;
+      } finally {
+        level.close();
+      }
+      return found;
+    };
+    for (const [what, inner] of [['intact', signed], ['altered', altered]] as const) {
+      const pooled = await digests(inner, true);
+      const inThread = await digests(inner, false);
+      expect(pooled.map((f) => f.onPool), what).toEqual([true]);
+      expect(inThread.map((f) => f.onPool), what).toEqual([false]);
+      expect(pooled[0]!.digest.equals(inThread[0]!.digest), what).toBe(true);
+      expect(pooled[0]!.digest.subarray(0, 2).equals(Buffer.from(pooled[0]!.left16)), what).toBe(what === 'intact');
+    }
+  }, 60_000);
 
   it('a consumer that stops early leaves nothing running that breaks the next message', async () => {
     const data = sampleData(5_000_000, 9);
