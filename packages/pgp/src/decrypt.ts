@@ -186,7 +186,8 @@ async function* decryptOuter(r: ByteReader, o: DecryptOptions, results: Signatur
     return;
   }
   if (h.length !== 0 && (await r.peek(1, 'SEIPD version'))[0] === 1) {
-    const plaintext = await openSeipdV1(r, h, candidates.keys.filter((k): k is Required<SessionKey> => k.cipher !== undefined));
+    const plaintext = await openSeipdV1(r, h, candidates.keys.filter((k): k is Required<SessionKey> => k.cipher !== undefined),
+      { reuseOutput: o.reuseOutput });
     if (!plaintext) throw noFittingKey(candidates, pkesks.length, skesks.length);
     yield* inner(plaintext, o, results);
     if (!(await r.atEnd())) throw new Error('trailing data after the encrypted packet');
@@ -282,8 +283,9 @@ async function* inner(src: AsyncIterable<Uint8Array[]>, o: DecryptOptions, resul
 
 function checkSignature(p: Pending, sig: ParsedSignature, o: DecryptOptions, results: SignatureResult[]): void {
   const keyId = sig.issuerFingerprint?.slice(-16) ?? sig.issuerKeyId ?? p.ops?.keyId ?? 'unknown';
-  p.hash.update(sig.trailer);
-  const signed: SignedDigest = { keyId, hashName: p.hashName, digest: p.hash.digest(), sigType: sig.sigType, left16: sig.left16, fields: sig.fields };
+  // A pooled hash (plaintext-pass.ts) arrives finished, trailer included.
+  const digest = p.digest ?? p.hash.update(sig.trailer).digest();
+  const signed: SignedDigest = { keyId, hashName: p.hashName, digest, sigType: sig.sigType, left16: sig.left16, fields: sig.fields };
   if (o.deferSignatures) o.deferSignatures(signed);
   else judgeSignature(signed, o, results);
 }

@@ -15,10 +15,15 @@ import { parseOnePass, parseSignature, type OnePass, type ParsedSignature } from
 import { hashName } from './cipher-algorithms.js';
 import { ALGO_BZIP2, ALGO_NONE, ALGO_ZIP, ALGO_ZLIB } from './compression.js';
 import { bunzip2 } from './bzip2.js';
-import { Inflater, inflaterEngine } from '@duplicity-ts/libdeflate';
+import { Inflater, inflaterEngine, PoolDigest, poolDigestAvailable } from '@duplicity-ts/libdeflate';
 import type { Hash } from 'node:crypto';
 
-export interface Pending { ops?: OnePass; sig?: ParsedSignature; hash: Hash; hashName: string }
+/**
+ * A signature being computed over the literal data. `pool`: the data is hashed on the thread pool instead of
+ * `hash` (PacketLevel's pooled hashing); `digest` is then set, over the data and the signature's trailer, before
+ * the signature is checked.
+ */
+export interface Pending { ops?: OnePass; sig?: ParsedSignature; hash: Hash; hashName: string; pool?: PoolDigest; digest?: Buffer }
 export type CheckSignature = (p: Pending, sig: ParsedSignature) => void;
 
 const MAX_NESTING = 8;
@@ -221,7 +226,8 @@ class PullDecoder implements Decoder {
   private step: Promise<IteratorResult<Uint8Array>> | undefined;
   private readonly it: AsyncIterator<Uint8Array>;
 
-  constructor(make: (src: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>) {
+  /** `copyInput`: the input pieces are views of buffers the caller reuses once the next step asked for more. */
+  constructor(make: (src: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>, private readonly copyInput = false) {
     const input: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: () => this.pull() }) };
     this.it = make(input)[Symbol.asyncIterator]();
   }
@@ -261,7 +267,9 @@ class PullDecoder implements Decoder {
   }
 
   write(input: Uint8Array[]): void {
-    this.written.push(...input);
+    // bzip2 holds up to a block (~900 kB) of input across writes: reused input must be copied.
+    if (this.copyInput) for (const b of input) this.written.push(Buffer.from(b));
+    else this.written.push(...input);
   }
 
   async next(): Promise<Buffer[] | null> {
@@ -304,7 +312,7 @@ function decoderFor(algo: number, reuse: boolean): Decoder | null {
       if (inflaterEngine()) return new AddonDecoder('zlib', reuse);
       return new ZlibDecoder(zlib.createInflate({ chunkSize: INFLATE_CHUNK }));
     case ALGO_BZIP2:
-      return new PullDecoder(bunzip2);
+      return new PullDecoder(bunzip2, reuse);
     default:
       throw new Error(`unsupported compression algorithm ${algo}`);
   }
@@ -334,6 +342,20 @@ export class PacketLevel implements PacketSink {
   private closing = false;
   /** Plaintext of the literal packet found by the last feed. */
   private out: Uint8Array[] = [];
+  /**
+   * Pooled hashing: inside a compressed packet with reused output, the literal data's signature hashes (SHA-512
+   * as gpg: ~1.5 s per GiB) run on the thread pool (PoolDigest) while the parent inflates the next piece. Each
+   * push's literal data is copied into `staged` (the pieces are views of reused buffers, cut by the packet's
+   * partial lengths into ~64 KiB: one pool job each cost more round trips than hashing) and hashed in one job;
+   * `hashing` settles once it is hashed and is awaited before the next push. Signatures found meanwhile wait in
+   * `unchecked` until the data before them is hashed.
+   */
+  private readonly pooled: boolean;
+  private hashing: Promise<void> | undefined;
+  private staged: Buffer = Buffer.alloc(0);
+  private unchecked: [Pending, ParsedSignature][] = [];
+  /** The pool digests of the literal packet's signatures (pooled hashing). */
+  private literalPools: PoolDigest[] = [];
 
   /**
    * `reuseOutput`: decompressed data may come in one reused buffer, so a piece handed out is valid only until the
@@ -341,6 +363,57 @@ export class PacketLevel implements PacketSink {
    */
   constructor(private readonly check: CheckSignature, private readonly depth = 0, private readonly reuseOutput = false) {
     if (depth > MAX_NESTING) throw new Error('too deeply nested compressed packets');
+    this.pooled = depth > 0 && reuseOutput && poolDigestAvailable();
+  }
+
+  /** A Pending for hash `name`, hashed on the pool when this level hashes that way. */
+  private pendingFor(name: string, o: { ops?: OnePass; sig?: ParsedSignature }): Pending {
+    let pool: PoolDigest | undefined;
+    try {
+      pool = this.pooled ? new PoolDigest(name) : undefined;
+    } catch {
+      // A digest this OpenSSL build lacks in its default provider: node:crypto's hash as before.
+    }
+    return { ...o, hash: createHash(name), hashName: name, pool };
+  }
+
+  /** Checks `sig`, now or (pooled) once the data before it is hashed. */
+  private checkOrDefer(p: Pending, sig: ParsedSignature): void {
+    if (p.pool) this.unchecked.push([p, sig]);
+    else this.check(p, sig);
+  }
+
+  /** Pooled hashing: waits for the pieces being hashed, then checks the signatures that waited for them. */
+  private async settle(): Promise<void> {
+    const hashing = this.hashing;
+    this.hashing = undefined;
+    await hashing;
+    const unchecked = this.unchecked;
+    this.unchecked = [];
+    for (const [p, sig] of unchecked) {
+      await p.pool!.update(sig.trailer);
+      p.digest = p.pool!.digest();
+      this.check(p, sig);
+    }
+  }
+
+  /** Pooled hashing: starts hashing `pieces` into every signature of the literal packet, in order. */
+  private hashOnPool(pieces: Uint8Array[]): void {
+    const pools = this.literalPools;
+    if (pools.length === 0 || pieces.length === 0) return;
+    let total = 0;
+    for (const b of pieces) total += b.length;
+    if (this.staged.length < total) this.staged = Buffer.allocUnsafe(Math.max(total, OUT_LIMIT + (1 << 16)));
+    let at = 0;
+    for (const b of pieces) {
+      this.staged.set(b, at);
+      at += b.length;
+    }
+    const data = this.staged.subarray(0, total);
+    const hashing = Promise.all(pools.map((d) => d.update(data))).then(() => {});
+    // Awaited by settle(); an error of the caller meanwhile must not leave it unhandled.
+    hashing.catch(() => {});
+    this.hashing = hashing;
   }
 
   start(tag: number): void {
@@ -358,7 +431,8 @@ export class PacketLevel implements PacketSink {
         if (this.sawLiteral) throw new Error('more than one literal data packet');
         this.sawLiteral = true;
         this.literalSkip = -1;
-        this.hashes = [...this.pending, ...this.early].map((p) => p.hash);
+        this.hashes = [...this.pending, ...this.early].filter((p) => !p.pool).map((p) => p.hash);
+        this.literalPools = [...this.pending, ...this.early].flatMap((p) => (p.pool ? [p.pool] : []));
         return;
       case Tag.OnePassSignature:
       case Tag.Signature:
@@ -424,7 +498,7 @@ export class PacketLevel implements PacketSink {
         if (this.literalSkip < 0 || this.smallLen < this.literalSkip) {
           throw new Error(`truncated literal header: needed ${this.literalSkip < 0 ? 2 : this.literalSkip} bytes, stream ended`);
         }
-        for (const e of this.early) this.check(e, e.sig!);
+        for (const e of this.early) this.checkOrDefer(e, e.sig!);
         return;
       case Tag.Compressed:
         if (this.algo < 0) throw new Error('truncated compression algorithm: needed 1 bytes, stream ended');
@@ -432,21 +506,19 @@ export class PacketLevel implements PacketSink {
         return;
       case Tag.OnePassSignature: {
         const ops = parseOnePass(Buffer.concat(this.small));
-        const name = hashName(ops.hash);
-        this.pending.push({ ops, hash: createHash(name), hashName: name });
+        this.pending.push(this.pendingFor(hashName(ops.hash), { ops }));
         return;
       }
       case Tag.Signature: {
         const sig = parseSignature(Buffer.concat(this.small));
         if (!this.sawLiteral) {
           // Old-style signed message: signature before the data.
-          const name = hashName(sig.hash);
-          this.early.push({ sig, hash: createHash(name), hashName: name });
+          this.early.push(this.pendingFor(hashName(sig.hash), { sig }));
           return;
         }
         const p = this.pending.pop();
         if (!p) throw new Error('signature packet without a matching one-pass signature');
-        this.check(p, sig);
+        this.checkOrDefer(p, sig);
         return;
       }
       default:
@@ -460,7 +532,12 @@ export class PacketLevel implements PacketSink {
    * step in memory. The chunks are views the caller must not reuse until the generator has moved on.
    */
   async *push(chunks: Uint8Array[]): AsyncGenerator<Uint8Array[]> {
+    if (this.pooled) await this.settle();
     for (const c of chunks) this.parser.feed(c);
+    if (this.pooled) {
+      this.hashOnPool(this.out);
+      if (this.unchecked.length) await this.settle();
+    }
     yield* this.drain();
   }
 
@@ -489,7 +566,7 @@ export class PacketLevel implements PacketSink {
         for (let out; (out = await decoder.next()) !== null;) yield* child.push(out);
         decoder.close();
       }
-      child.finish();
+      await child.finish();
       this.decoder = null;
       this.child = null;
     }
@@ -497,6 +574,7 @@ export class PacketLevel implements PacketSink {
 
   /** The data ended; throws if a packet was cut short. */
   async *finishAll(): AsyncGenerator<Uint8Array[]> {
+    if (this.pooled) await this.settle();
     this.parser.finish();
     yield* this.drain();
   }
@@ -507,8 +585,10 @@ export class PacketLevel implements PacketSink {
     this.child?.close();
   }
 
-  private finish(): void {
+  private async finish(): Promise<void> {
+    if (this.pooled) await this.settle();
     this.parser.finish();
     if (this.out.length) throw new Error('internal: literal data left after the end');
+    if (this.pooled) await this.settle();
   }
 }

@@ -5,7 +5,7 @@
  * the bulk path: openpgp.js runs it several times slower. v1 uses no CFB resync, so plain CFB is exact.
  */
 import { createCipheriv, createHash, randomBytes, type Cipher, type Hash } from 'node:crypto';
-import { Sealer } from '@duplicity-ts/libdeflate';
+import { Opener, openerAvailable, Sealer } from '@duplicity-ts/libdeflate';
 import { CfbDecryptor } from './cfb-decryptor.js';
 import type { CipherInfo } from './cipher-algorithms.js';
 import { ByteReader } from './byte-reader.js';
@@ -243,11 +243,15 @@ const READ_CHUNK = 1 << 20;
  * the push parser straight from the source chunks and decrypts each chunk with one ECB call (decryptBlocks),
  * so a source chunk costs one copy and a few ECB calls. The generator throws at the end if the MDC does not
  * match; bytes after the packet are an error.
+ *
+ * `reuseOutput`: AES data is decrypted and MDC-hashed on the thread pool (pooledPlaintext()), into a ring of
+ * reused buffers, so a batch handed out is valid only until the caller has asked for two more.
  */
 export async function openSeipdV1(
   r: ByteReader,
   h: PacketHeader,
   candidates: { cipher: CipherInfo; key: Buffer }[],
+  o: { reuseOutput?: boolean } = {},
 ): Promise<AsyncGenerator<Uint8Array[]> | null> {
   let parts: Uint8Array[] = [];
   let partsLen = 0;
@@ -282,6 +286,9 @@ export async function openSeipdV1(
     if (prefix[bs - 2] === prefix[bs] && prefix[bs - 1] === prefix[bs + 1]) {
       parts[0] = head.subarray(1);
       partsLen = head.length - 1;
+      if (o.reuseOutput && c.cipher.cfb.startsWith('aes-') && openerAvailable()) {
+        return pooledPlaintext(new Opener(c.cipher.cfb.replace(/-cfb$/, '-ecb'), c.key), bs, bs + 2);
+      }
       return plaintext(new CfbDecryptor(c.cipher, c.key), bs + 2);
     }
   }
@@ -355,4 +362,95 @@ export async function openSeipdV1(
     }
     if (batch.length) yield batch;
   }
+
+  /**
+   * plaintext()'s work on the thread pool (libdeflate's Opener): source chunks are gathered into POOL_RING
+   * reused buffers of at least POOL_FILL bytes, each decrypted and hashed in place by one pool job, while the
+   * caller works on the batch before it (the decode worker inflates it). The opener takes one job at a time,
+   * so a buffer's job starts once the previous one has settled; the MDC checks are plaintext()'s.
+   */
+  async function* pooledPlaintext(opener: Opener, bs: number, skip: number): AsyncGenerator<Uint8Array[]> {
+    const ring = Array.from({ length: POOL_RING }, () => Buffer.allocUnsafe(POOL_FILL + READ_CHUNK + bs));
+    let k = 0;
+    let fill = 0;
+    let more = true;
+    let prefixLeft = skip;
+    /** The last MDC_LEN plaintext bytes so far: not passed on until more follows (a copy, never reused). */
+    let held: Buffer = Buffer.alloc(0);
+    let running: { buf: Buffer; len: number; done: Promise<void> } | undefined;
+    const take = (): void => {
+      const b = ring[k % POOL_RING]!;
+      for (const p of parts) {
+        b.set(p, fill);
+        fill += p.length;
+      }
+      parts = [];
+      partsLen = 0;
+    };
+    /** The plaintext of a settled job, less the bytes held back and the random prefix. */
+    const release = (job: { buf: Buffer; len: number }): Uint8Array[] => {
+      const pt = job.buf.subarray(0, job.len);
+      const out: Uint8Array[] = [];
+      if (pt.length >= MDC_LEN) {
+        if (held.length) out.push(held);
+        out.push(pt.subarray(0, pt.length - MDC_LEN));
+        held = Buffer.from(pt.subarray(pt.length - MDC_LEN));
+      } else {
+        const joined = Buffer.concat([held, pt]);
+        out.push(joined.subarray(0, Math.max(0, joined.length - MDC_LEN)));
+        held = joined.subarray(Math.max(0, joined.length - MDC_LEN));
+      }
+      const batch: Uint8Array[] = [];
+      for (let b of out) {
+        if (prefixLeft > 0) {
+          const n = Math.min(prefixLeft, b.length);
+          prefixLeft -= n;
+          b = b.subarray(n);
+        }
+        if (b.length) batch.push(b);
+      }
+      return batch;
+    };
+    // A consumer that stops early may leave a job running in a ring buffer: the job holds that buffer (and the
+    // opener) by reference, and the ring is never used again.
+    for (;;) {
+      take();
+      while (more && fill < POOL_FILL) {
+        more = await read();
+        take();
+      }
+      const cur = ring[k % POOL_RING]!;
+      // Whole blocks only until the end: the rest of a block waits at the start of the next buffer.
+      const whole = more ? fill - (fill % bs) : fill;
+      const settled = running;
+      if (settled) await settled.done;
+      running = undefined;
+      if (whole > 0) {
+        const done = opener.open(cur.subarray(0, whole));
+        // Awaited in the next round; a failure of the caller meanwhile must not leave it unhandled.
+        done.catch(() => {});
+        running = { buf: cur, len: whole, done };
+      }
+      k++;
+      if (fill > whole) ring[k % POOL_RING]!.set(cur.subarray(whole, fill), 0);
+      fill -= whole;
+      if (settled) {
+        const batch = release(settled);
+        if (batch.length) yield batch;
+      }
+      if (!running) break;
+    }
+    const { tail, digest } = opener.end();
+    if (prefixLeft > 0 || tail.length < MDC_LEN || tail[0] !== 0xd3 || tail[1] !== 0x14) {
+      throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
+    }
+    if (!digest.equals(tail.subarray(2))) {
+      throw new Error('integrity check failed: modification detection code (MDC) mismatch, the data was altered');
+    }
+  }
 }
+
+/** Buffers of pooledPlaintext()'s ring: one being filled, one being decrypted, the caller's batch, and one spare. */
+const POOL_RING = 4;
+/** Ciphertext bytes gathered per pool job. */
+const POOL_FILL = 1 << 20;
