@@ -1239,16 +1239,7 @@ static void open_execute(napi_env env, void *data) {
 static void open_complete(napi_env env, napi_status status, void *data) {
   open_job_t *job = data;
   job->opener->busy = 0;
-  if (status != napi_ok || job->error) {
-    char text[120];
-    snprintf(text, sizeof text, "opener: %s", status != napi_ok ? "job was cancelled" : job->error);
-    reject_with(env, job->head.deferred, text);
-  } else {
-    napi_value undefined;
-    napi_get_undefined(env, &undefined);
-    napi_resolve_deferred(env, job->head.deferred, undefined);
-  }
-  end_work(env, job, &job->head);
+  settle_void(env, job, &job->head, status, "opener", job->error);
 }
 
 static opener_t *opener_of(napi_env env, napi_value v, const char *usage) {

@@ -330,10 +330,7 @@ interface OpenerAddon {
   openerEnd(opener: object): [tail: Buffer, digest: Buffer];
 }
 
-function openerAddon(): OpenerAddon | undefined {
-  const addon = active() as (Addon & Partial<OpenerAddon>) | undefined;
-  return addon?.openerOpen ? (addon as Addon & OpenerAddon) : undefined;
-}
+const openerAddon = () => activePart<OpenerAddon>('openerOpen');
 
 /** Whether `Opener` can be used (the addon is built and not switched off). */
 export function openerAvailable(): boolean {
