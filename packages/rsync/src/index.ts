@@ -24,5 +24,6 @@ export { RsyncError, type RsyncStatus } from './errors.js';
 export { SignatureBuilder, Signature, signatureInto, signatureLength } from './signature.js';
 export { parallelSignature, signatureOf, SignatureWorker, SignatureJob, type ParallelSignatureOptions } from './parallel-signature.js';
 export { DeltaBuilder, sameSignatureParams, type DeltaOptions } from './delta.js';
+export { DeltaWorkers, DeltaJob, DeltaJobError } from './delta-workers.js';
 export { patch, type PatchBasis, type PatchOptions } from './patch.js';
 export { fileBasis } from './file-basis.js';
