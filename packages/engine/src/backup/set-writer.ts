@@ -579,7 +579,8 @@ const LOOKAHEAD_JOBS = 6;
  */
 function workerDeltaBasis(ch: Change, maxBlocksize: number | undefined): Buffer | undefined {
   if (ch.op !== 'diff' || ch.src.type !== 'file' || ch.src.stat.size < WORKER_DELTA_MIN || !ch.base.signature) return undefined;
-  if (!DeltaWorkers.available()) return undefined;
+  // DUPLICITY_TS_NO_DELTA_WORKERS=1: every delta on this thread (tests compare the two paths' bytes).
+  if (!DeltaWorkers.available() || process.env.DUPLICITY_TS_NO_DELTA_WORKERS === '1') return undefined;
   let old: Signature;
   try {
     old = Signature.parse(ch.base.signature);
