@@ -2,7 +2,8 @@
  * Incrementals whose big changed files (>= 4 MiB) get their deltas from DeltaWorkers threads, read
  * ahead of the writer: local overwrites, an append, a whole rewrite, a file that shrank, with small
  * changes in between. The set's bytes equal those written with every delta on the main thread
- * (DUPLICITY_TS_NO_DELTA_WORKERS=1), and the real duplicity restores the chain as the source was.
+ * (DUPLICITY_TS_DELTA_WORKERS=never), and the real duplicity restores the chain as the source was.
+ * The files are smaller than what starts the worker by itself, so DUPLICITY_TS_DELTA_WORKERS=always.
  * Needs the CLI build (`npm run build`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,8 +99,8 @@ describe('incremental deltas on worker threads', () => {
 
     const sets: Record<string, Record<string, string>> = {};
     for (const [label, extra] of [
-      ['workers', {}],
-      ['main thread', { DUPLICITY_TS_NO_DELTA_WORKERS: '1' }],
+      ['workers', { DUPLICITY_TS_DELTA_WORKERS: 'always' }],
+      ['main thread', { DUPLICITY_TS_DELTA_WORKERS: 'never' }],
     ] as const) {
       const dir = path.join(work, label);
       cpSync(full, dir, { recursive: true });

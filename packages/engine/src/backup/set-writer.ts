@@ -404,6 +404,8 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   /** Started at the first change whose delta goes to a worker; closed when the set is written. */
   let deltaWorkers: DeltaWorkers | undefined;
   let lookahead: ChangeLookahead<DeltaJob> | undefined;
+  /** Bytes of big changed files (worker candidates) seen so far. */
+  let bigChanged = 0;
   let changes: AsyncGenerator<Change> | undefined;
 
   const walk = walkSource(o.source, {
@@ -432,6 +434,10 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
       start: (ch) => {
         const basis = workerDeltaBasis(ch, o.maxBlocksize);
         if (!basis || ch.op !== 'diff') return undefined;
+        // A worker costs ~0.15 s of CPU to start here (about 100 MB of delta on this thread): it starts
+        // only once that much changed content of big files has been seen; the earlier ones stay here.
+        bigChanged += ch.src.stat.size;
+        if (!deltaWorkers && bigChanged < deltaWorkerStart()) return undefined;
         return (deltaWorkers ??= new DeltaWorkers(DELTA_THREADS)).job(ch.src.fsPath, basis, { signature: true });
       },
       onUnchanged: (ch) => {
@@ -568,6 +574,13 @@ const SMALL_FILE = 256 * 1024;
 
 /** Changed files from this size on get their delta computed ahead on a DeltaWorkers thread. */
 const WORKER_DELTA_MIN = 4 << 20;
+/**
+ * Bytes of big changed files after which the delta worker starts. DUPLICITY_TS_DELTA_WORKERS=always
+ * starts it at the first, =never keeps every delta on this thread (tests compare the two paths' bytes).
+ */
+function deltaWorkerStart(): number {
+  return process.env.DUPLICITY_TS_DELTA_WORKERS === 'always' ? 0 : 96 << 20;
+}
 const DELTA_THREADS = 1;
 /** How far the change stream is read ahead of the writer: entries waiting, and deltas started. */
 const LOOKAHEAD_ENTRIES = 512;
@@ -579,8 +592,7 @@ const LOOKAHEAD_JOBS = 6;
  */
 function workerDeltaBasis(ch: Change, maxBlocksize: number | undefined): Buffer | undefined {
   if (ch.op !== 'diff' || ch.src.type !== 'file' || ch.src.stat.size < WORKER_DELTA_MIN || !ch.base.signature) return undefined;
-  // DUPLICITY_TS_NO_DELTA_WORKERS=1: every delta on this thread (tests compare the two paths' bytes).
-  if (!DeltaWorkers.available() || process.env.DUPLICITY_TS_NO_DELTA_WORKERS === '1') return undefined;
+  if (!DeltaWorkers.available() || process.env.DUPLICITY_TS_DELTA_WORKERS === 'never') return undefined;
   let old: Signature;
   try {
     old = Signature.parse(ch.base.signature);
