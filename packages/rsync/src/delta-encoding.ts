@@ -74,6 +74,14 @@ export class CommandWriter {
     this.uint(n, li);
   }
 
+  /** The bytes written so far copied into `target` at `at` (room for `length` needed); the writer starts over. */
+  takeInto(target: Uint8Array, at: number): number {
+    const n = this.len;
+    target.set(this.buf.subarray(0, n), at);
+    this.len = 0;
+    return n;
+  }
+
   /** The bytes written so far, as a new array; the writer starts over. */
   take(): Uint8Array {
     const out = Buffer.from(this.buf.subarray(0, this.len));

@@ -65,6 +65,15 @@ export class DeltaBuilder {
 
   /** Returns the delta bytes ready after this chunk of the new file (the magic comes with the first call). */
   update(chunk: Uint8Array): Uint8Array {
+    this.feed(chunk);
+    return this.out.take();
+  }
+
+  /**
+   * update() without taking the output: it waits in the builder (pendingDelta bytes) until
+   * takeDeltaInto(), so a caller gathering several chunks' output copies it once, into memory it reuses.
+   */
+  feed(chunk: Uint8Array): void {
     if (this.finished) throw new Error('DeltaBuilder.update() after final()');
     let off = 0;
     while (off < chunk.length) {
@@ -74,17 +83,41 @@ export class DeltaBuilder {
       off += take;
       this.scan(end + take, false);
     }
-    return this.out.take();
   }
 
   /** Flushes the tail and the END command; returns the last delta bytes. */
   final(): Uint8Array {
+    this.finish();
+    return this.out.take();
+  }
+
+  /** final() without taking the output (see feed()). */
+  finish(): void {
     if (this.finished) throw new Error('DeltaBuilder.final() called twice');
     this.finished = true;
     this.scan(this.w.deltaState(2), true);
     this.out.byte(OP_END);
     if (idle.length < MAX_IDLE && this.w.memory.buffer.byteLength <= 64 << 20) idle.push(this.w);
-    return this.out.take();
+  }
+
+  /** Delta bytes fed and not yet taken. */
+  get pendingDelta(): number {
+    return this.out.length;
+  }
+
+  /** Signature bytes written and not yet taken (0 without DeltaOptions.signature). */
+  get pendingSignature(): number {
+    return this.sigOut?.length ?? 0;
+  }
+
+  /** Copies the pending delta bytes into `target` at `at`; returns how many. */
+  takeDeltaInto(target: Uint8Array, at: number): number {
+    return this.out.takeInto(target, at);
+  }
+
+  /** Copies the pending signature bytes into `target` at `at`; returns how many. */
+  takeSignatureInto(target: Uint8Array, at: number): number {
+    return this.sigOut ? this.sigOut.takeInto(target, at) : 0;
   }
 
   /** The new file's signature bytes completed so far (the header comes first); needs DeltaOptions.signature. */

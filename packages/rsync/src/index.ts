@@ -6,7 +6,8 @@
  * the new file through the match search and encodes commands (delta-encoding.ts); patch.ts applies a
  * delta to a random-access basis such as fileBasis(). The hot loops — rolling sums, MD4, BLAKE2b and
  * the weak-sum index — are AssemblyScript in ../assembly, compiled to build/rsync.wasm (wasm.ts);
- * parallel-signature.ts spreads signature hashing over worker threads for large inputs.
+ * parallel-signature.ts spreads signature hashing over worker threads for large inputs;
+ * delta-workers.ts computes whole files' deltas (and new signatures) ahead on a worker thread.
  */
 export {
   type StrongHash,
@@ -24,5 +25,6 @@ export { RsyncError, type RsyncStatus } from './errors.js';
 export { SignatureBuilder, Signature, signatureInto, signatureLength } from './signature.js';
 export { parallelSignature, signatureOf, SignatureWorker, SignatureJob, type ParallelSignatureOptions } from './parallel-signature.js';
 export { DeltaBuilder, sameSignatureParams, type DeltaOptions } from './delta.js';
+export { DeltaWorkers, DeltaJob, DeltaJobError } from './delta-workers.js';
 export { patch, type PatchBasis, type PatchOptions } from './patch.js';
 export { fileBasis } from './file-basis.js';

@@ -37,6 +37,11 @@ export interface RsyncExports {
 
 let compiled: WebAssembly.Module | undefined;
 
+/** Uses a module compiled by another thread (a worker's workerData), so this thread compiles nothing. */
+export function adoptWasmModule(module: WebAssembly.Module): void {
+  compiled ??= module;
+}
+
 export function wasmModule(): WebAssembly.Module {
   if (!compiled) {
     const url = new URL('../build/rsync.wasm', import.meta.url);

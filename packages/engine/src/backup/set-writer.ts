@@ -23,6 +23,9 @@ import {
 } from '@duplicity-ts/archive';
 import {
   DeltaBuilder,
+  type DeltaJob,
+  DeltaJobError,
+  DeltaWorkers,
   duplicitySignatureParams,
   sameSignatureParams,
   Signature,
@@ -39,7 +42,8 @@ import type { EncryptOptions } from '@duplicity-ts/pgp';
 import { BackupStatistics } from '../stats.js';
 import type { Selector } from '../selection/selector.js';
 import { walkSource, type SourceEntry } from './source-walk.js';
-import { detectChanges, deviceNumbers, type OwnerResolver } from './change-detector.js';
+import { detectChanges, deviceNumbers, type Change, type OwnerResolver } from './change-detector.js';
+import { ChangeLookahead } from './change-lookahead.js';
 import type { BaseEntry } from './base-signatures.js';
 import { OwnerNames } from '../owners.js';
 import { chunk64k, CHUNK_SIZE, openRegularFileSync, readFileAhead } from './payload-chunks.js';
@@ -233,11 +237,103 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
     if (added) await added;
   };
 
+  /** Writes a file's payload chunks (FORMAT.md §4.3) one after another as difftar entries; `last` marks the final one. */
+  const payloadEntries = (src: SourceEntry, kind: 'diff' | 'snapshot') => {
+    let k = 0;
+    return (chunk: Buffer, last: boolean): Promise<void> | undefined => {
+      k++;
+      const single = k === 1 && last;
+      const name = single
+        ? formatEntryName(kind, src.index, { isDir: false, stream: 'difftar' })
+        : formatEntryName(kind === 'diff' ? 'multivol_diff' : 'multivol_snapshot', src.index, { isDir: false, chunk: k, stream: 'difftar' });
+      return volumes.add({
+        header: encodeTarEntry(header(src, name, chunk.length)),
+        payload: chunk,
+        index: src.index,
+        chunk: single ? undefined : k,
+        moreChunks: !single && chunk.length === CHUNK_SIZE,
+      });
+    };
+  };
+
+  /** A file's content or delta cut into 64 KiB difftar entries (chunk64k); returns its length. */
+  const writePayload = async (src: SourceEntry, kind: 'diff' | 'snapshot', payloadSrc: AsyncIterable<Uint8Array>): Promise<number> => {
+    const entry = payloadEntries(src, kind);
+    let payload = 0;
+    for await (const chunk of chunk64k(payloadSrc)) {
+      payload += chunk.length;
+      await entry(chunk, chunk.length < CHUNK_SIZE);
+    }
+    return payload;
+  };
+
+  /** Joins the pieces of a worker's delta that straddle 64 KiB chunks, so that no chunk outlives its piece. */
+  const assembly = Buffer.allocUnsafe(CHUNK_SIZE);
+
+  /**
+   * A changed file whose delta (and new signature, same parameters as the old) a DeltaWorkers
+   * thread computed ahead: the same entries as writeRegular's fused delta, from the worker's
+   * pieces. A piece goes back to the worker at the next job.next(), so its bytes are in the
+   * volume (VolumeWriter.add copies before it settles) or in `assembly` by then.
+   */
+  const writeWorkerDelta = async (src: SourceEntry, job: DeltaJob): Promise<{ read: number; payload: number } | null> => {
+    let piece: Awaited<ReturnType<DeltaJob['next']>>;
+    try {
+      piece = await job.next();
+    } catch (err) {
+      if (!(err instanceof DeltaJobError && err.opening)) throw err;
+      stats.errors++;
+      o.log.warn(`Error reading file ${displayPath(src.index)}: ${err.message}`);
+      return null;
+    }
+    try {
+      const params = duplicitySignatureParams(src.stat.size, o.maxBlocksize);
+      const sigName = formatEntryName('signature', src.index, { isDir: false, stream: 'sigtar' });
+      const predicted = signatureLength(params, src.stat.size);
+      const sigAt = await sigtar.beginPayload(encodeTarEntry(header(src, sigName, predicted)));
+      const entry = payloadEntries(src, 'diff');
+      let read = 0;
+      let payload = 0;
+      let held = 0;
+      for (; piece; piece = await job.next()) {
+        read += piece.read;
+        bytesRead += piece.read;
+        o.onProgress?.(bytesRead);
+        if (piece.signature.length) await sigtar.payload(piece.signature);
+        const d = piece.delta;
+        payload += d.length;
+        let off = 0;
+        while (off < d.length) {
+          if (held === 0 && d.length - off >= CHUNK_SIZE) {
+            await entry(Buffer.from(d.buffer, d.byteOffset + off, CHUNK_SIZE), false);
+            off += CHUNK_SIZE;
+            continue;
+          }
+          const n = Math.min(CHUNK_SIZE - held, d.length - off);
+          assembly.set(d.subarray(off, off + n), held);
+          held += n;
+          off += n;
+          if (held === CHUNK_SIZE) {
+            await entry(assembly, false);
+            held = 0;
+          }
+        }
+      }
+      await entry(assembly.subarray(0, held), true);
+      await sigtar.endPayload(sigAt, predicted, (n) => encodeTarEntry(header(src, sigName, n)));
+      return { read, payload };
+    } finally {
+      job.cancel();
+    }
+  };
+
   /** A regular file's content or delta as difftar entries, its new signature into the sigtar. */
   const writeRegular = async (
     src: SourceEntry,
     base: BaseEntry | undefined,
+    job?: DeltaJob,
   ): Promise<{ read: number; payload: number } | null> => {
+    if (job) return writeWorkerDelta(src, job);
     let fh;
     let whole: Buffer | undefined;
     try {
@@ -295,25 +391,7 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
         if (fused) await sigtar.payload(d.takeSignature());
         yield last;
       }
-      const kind = old ? 'diff' : 'snapshot';
-      const payloadSrc = old ? delta(old) : content();
-      let k = 0;
-      let payload = 0;
-      for await (const chunk of chunk64k(payloadSrc)) {
-        k++;
-        payload += chunk.length;
-        const single = k === 1 && chunk.length < CHUNK_SIZE;
-        const name = single
-          ? formatEntryName(kind, src.index, { isDir: false, stream: 'difftar' })
-          : formatEntryName(kind === 'diff' ? 'multivol_diff' : 'multivol_snapshot', src.index, { isDir: false, chunk: k, stream: 'difftar' });
-        await volumes.add({
-          header: encodeTarEntry(header(src, name, chunk.length)),
-          payload: chunk,
-          index: src.index,
-          chunk: single ? undefined : k,
-          moreChunks: !single && chunk.length === CHUNK_SIZE,
-        });
-      }
+      const payload = await writePayload(src, old ? 'diff' : 'snapshot', old ? delta(old) : content());
       if (sig) for (const tail of await sig.final()) if (tail.length) await sigtar.payload(tail);
       await sigtar.endPayload(sigAt, predicted, (n) => encodeTarEntry(header(src, sigName, n)));
       return { read, payload };
@@ -322,6 +400,13 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
       await fh?.close();
     }
   };
+
+  /** Started at the first change whose delta goes to a worker; closed when the set is written. */
+  let deltaWorkers: DeltaWorkers | undefined;
+  let lookahead: ChangeLookahead<DeltaJob> | undefined;
+  /** Bytes of big changed files (worker candidates) seen so far. */
+  let bigChanged = 0;
+  let changes: AsyncGenerator<Change> | undefined;
 
   const walk = walkSource(o.source, {
     selector: o.selector,
@@ -335,8 +420,36 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   });
 
   try {
-    const changes = detectChanges(walk, o.base, { owners: o.owners, compareSize: o.compareSize });
-    for await (const ch of changes) {
+    const detected = (changes = detectChanges(walk, o.base, { owners: o.owners, compareSize: o.compareSize }));
+    // A full backup has no deltas to start ahead: its changes are taken as they come.
+    const direct = {
+      next: async () => {
+        const r = await detected.next();
+        return r.done ? undefined : { change: r.value, job: undefined };
+      },
+    };
+    lookahead = !o.base ? undefined : new ChangeLookahead<DeltaJob>(detected, {
+      maxEntries: LOOKAHEAD_ENTRIES,
+      maxJobs: LOOKAHEAD_JOBS,
+      start: (ch) => {
+        const basis = workerDeltaBasis(ch, o.maxBlocksize);
+        if (!basis || ch.op !== 'diff') return undefined;
+        // A worker costs ~0.15 s of CPU to start here (about 100 MB of delta on this thread): it starts
+        // only once that much changed content of big files has been seen; the earlier ones stay here.
+        bigChanged += ch.src.stat.size;
+        if (!deltaWorkers && bigChanged < deltaWorkerStart()) return undefined;
+        return (deltaWorkers ??= new DeltaWorkers(DELTA_THREADS)).job(ch.src.fsPath, basis, { signature: true });
+      },
+      onUnchanged: (ch) => {
+        if (ch.op !== 'unchanged') return;
+        stats.sourceFiles++;
+        stats.sourceFileSize += ch.src.stat.size;
+      },
+      cancel: (job) => job.cancel(),
+    });
+    const source = lookahead ?? direct;
+    for (let next = await source.next(); next; next = await source.next()) {
+      const ch = next.change;
       if (ch.op === 'deleted') {
         const idx = ch.base.index;
         const dh = encodeTarEntry(header(undefined, formatEntryName('deleted', idx, { isDir: false, stream: 'difftar' }), 0));
@@ -348,13 +461,9 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
         continue;
       }
       const src = ch.src;
-      if (ch.op === 'unchanged') {
-        stats.sourceFiles++;
-        stats.sourceFileSize += src.stat.size;
-        continue;
-      }
+      if (ch.op === 'unchanged') continue; // counted by onUnchanged as it was read
       if (src.type === 'file') {
-        const r = await writeRegular(src, ch.op === 'diff' ? ch.base : undefined);
+        const r = await writeRegular(src, ch.op === 'diff' ? ch.base : undefined, next.job);
         if (!r) continue;
         stats.sourceFiles++;
         stats.sourceFileSize += r.read;
@@ -396,6 +505,9 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
     if (uploader) await uploader.drain().catch(() => undefined);
     throw err;
   } finally {
+    if (lookahead) await lookahead.close();
+    else await changes?.return(undefined).catch(() => undefined);
+    await deltaWorkers?.close();
     await sigWorker?.close();
   }
 
@@ -459,6 +571,36 @@ function entryName(prefix: Buffer, path: Buffer, scratch: Buffer): Buffer {
 }
 
 const SMALL_FILE = 256 * 1024;
+
+/** Changed files from this size on get their delta computed ahead on a DeltaWorkers thread. */
+const WORKER_DELTA_MIN = 4 << 20;
+/**
+ * Bytes of big changed files after which the delta worker starts. DUPLICITY_TS_DELTA_WORKERS=always
+ * starts it at the first, =never keeps every delta on this thread (tests compare the two paths' bytes).
+ */
+function deltaWorkerStart(): number {
+  return process.env.DUPLICITY_TS_DELTA_WORKERS === 'always' ? 0 : 96 << 20;
+}
+const DELTA_THREADS = 1;
+/** How far the change stream is read ahead of the writer: entries waiting, and deltas started. */
+const LOOKAHEAD_ENTRIES = 512;
+const LOOKAHEAD_JOBS = 6;
+
+/**
+ * The old signature to delta against on a worker, when `ch` is a big changed file whose new signature
+ * keeps the old one's parameters (then the delta writes it, as in writeRegular).
+ */
+function workerDeltaBasis(ch: Change, maxBlocksize: number | undefined): Buffer | undefined {
+  if (ch.op !== 'diff' || ch.src.type !== 'file' || ch.src.stat.size < WORKER_DELTA_MIN || !ch.base.signature) return undefined;
+  if (!DeltaWorkers.available() || process.env.DUPLICITY_TS_DELTA_WORKERS === 'never') return undefined;
+  let old: Signature;
+  try {
+    old = Signature.parse(ch.base.signature);
+  } catch {
+    return undefined; // writeRegular reports it in order.
+  }
+  return sameSignatureParams(old.params, duplicitySignatureParams(ch.src.stat.size, maxBlocksize)) ? ch.base.signature : undefined;
+}
 
 /** One file's signature, hashed on the SignatureWorker (a SignatureJob) or on this thread. */
 type FileSignature = Pick<SignatureJob, 'update' | 'final' | 'abort'>;

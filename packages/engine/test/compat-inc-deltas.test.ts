@@ -1,0 +1,118 @@
+/**
+ * Incrementals whose big changed files (>= 4 MiB) get their deltas from DeltaWorkers threads, read
+ * ahead of the writer: local overwrites, an append, a whole rewrite, a file that shrank, with small
+ * changes in between. The set's bytes equal those written with every delta on the main thread
+ * (DUPLICITY_TS_DELTA_WORKERS=never), and the real duplicity restores the chain as the source was.
+ * The files are smaller than what starts the worker by itself, so DUPLICITY_TS_DELTA_WORKERS=always.
+ * Needs the CLI build (`npm run build`).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const OURS = path.join(repo, 'node_modules/.bin/duplicity-ts');
+const LIST_TREE = '/work/shared/fixtures/tools/list-tree.py';
+
+let work: string;
+beforeAll(() => {
+  if (!existsSync(path.join(repo, 'packages/cli/dist/main.js'))) throw new Error('build the CLI first: npm run build');
+  work = mkdtempSync(path.join(tmpdir(), 'dts-inc-deltas-'));
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function seeded(seed: number, n: number): Buffer {
+  let x = seed >>> 0 || 1;
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
+function run(tool: 'ours' | 'duplicity', args: string[], env: NodeJS.ProcessEnv, cwd: string): string {
+  const r = spawnSync(tool === 'ours' ? OURS : 'duplicity', args, { cwd, env, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${tool} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+const sha1 = (file: string) => createHash('sha1').update(readFileSync(file)).digest('hex');
+/** Every file of a target or archive dir except the full set's, with its SHA1. */
+function digests(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
+    const file = path.join(dir, name);
+    if (!name.includes('full') && !name.includes('lockfile') && existsSync(file) && !readdirSafe(file)) out[name] = sha1(file);
+  }
+  return out;
+}
+const readdirSafe = (p: string) => {
+  try {
+    readdirSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('incremental deltas on worker threads', () => {
+  it('writes the same set as main-thread deltas, and duplicity restores it', () => {
+    const src = path.join(work, 'src');
+    const p = (rel: string) => path.join(src, rel);
+    mkdirSync(p('a-small'), { recursive: true });
+    const MiB = 1 << 20;
+    writeFileSync(p('big-append.log'), seeded(1, 5 * MiB));
+    writeFileSync(p('big-overwrite.bin'), seeded(2, 6 * MiB + 123));
+    writeFileSync(p('big-rewrite.bin'), seeded(3, 5 * MiB));
+    writeFileSync(p('big-shrink.bin'), seeded(4, 5 * MiB));
+    for (let i = 0; i < 30; i++) writeFileSync(p(`a-small/f${i}.txt`), `small ${i}\n`.repeat(i * 10));
+    writeFileSync(p('z-small.txt'), 'last\n');
+    const t0 = 1700000000;
+    const touchAll = (t: number) => {
+      for (const rel of ['big-append.log', 'big-overwrite.bin', 'big-rewrite.bin', 'big-shrink.bin', 'z-small.txt', 'a-small']) utimesSync(p(rel), t, t);
+      utimesSync(src, t, t);
+    };
+    touchAll(t0 - 10);
+    const env = { ...process.env, HOME: work, TZ: 'UTC' } as NodeJS.ProcessEnv;
+    const full = path.join(work, 'full');
+    run('ours', ['full', '--no-encryption', '--name', 'set', '--archive-dir', path.join(full, 'cache'), '--current-time', String(t0), src, `file://${path.join(full, 'target')}`], env, work);
+
+    appendFileSync(p('big-append.log'), seeded(5, MiB + 77));
+    const fd = openSync(p('big-overwrite.bin'), 'r+');
+    for (const at of [100, 3 * MiB + 5, 6 * MiB]) writeSync(fd, seeded(at, 3000), 0, 3000, at);
+    closeSync(fd);
+    writeFileSync(p('big-rewrite.bin'), seeded(6, 5 * MiB));
+    truncateSync(p('big-shrink.bin'), 4 * MiB + 1000);
+    for (let i = 0; i < 30; i += 3) appendFileSync(p(`a-small/f${i}.txt`), 'changed\n');
+    const t1 = t0 + 1000;
+    touchAll(t1 - 10);
+    const expected = execFileSync('python3', [LIST_TREE, src]).toString();
+
+    const sets: Record<string, Record<string, string>> = {};
+    for (const [label, extra] of [
+      ['workers', { DUPLICITY_TS_DELTA_WORKERS: 'always' }],
+      ['main thread', { DUPLICITY_TS_DELTA_WORKERS: 'never' }],
+    ] as const) {
+      const dir = path.join(work, label);
+      cpSync(full, dir, { recursive: true });
+      const out = run('ours', ['incremental', '--no-encryption', '--name', 'set', '-v', 'info', '--archive-dir', path.join(dir, 'cache'), '--current-time', String(t1), src, `file://${path.join(dir, 'target')}`], { ...env, ...extra }, work);
+      for (const f of ['big-append.log', 'big-overwrite.bin', 'big-rewrite.bin', 'big-shrink.bin']) expect(out).toContain(`M ${f}`);
+      sets[label] = { ...digests(path.join(dir, 'target')), ...digests(path.join(dir, 'cache')) };
+    }
+    expect(Object.keys(sets.workers).length).toBeGreaterThanOrEqual(5);
+    expect(sets.workers).toEqual(sets['main thread']);
+
+    const restored = path.join(work, 'restored');
+    run('duplicity', ['restore', '--no-encryption', '--archive-dir', path.join(work, 'rcache'), `file://${path.join(work, 'workers', 'target')}`, restored], env, work);
+    expect(execFileSync('python3', [LIST_TREE, restored]).toString().replaceAll(restored, '')).toEqual(expected.replaceAll(src, ''));
+  });
+});
