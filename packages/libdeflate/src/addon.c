@@ -770,80 +770,125 @@ static napi_value inflater_engine(napi_env env, napi_callback_info info) {
  */
 #include <openssl/evp.h>
 
-#define SEALER_MAGIC 0x5345414cu /* "SEAL": tells a sealer handle from an inflater's */
+#define SEALER_MAGIC 0x5345414cu /* "SEAL": tells a sealer handle from an inflater's or an opener's */
 
+/*
+ * What a sealer and an opener (the restore side's block below) share: a cipher and the MDC's SHA-1 through node's
+ * OpenSSL, behind a handle that one job at a time uses. A sealer is just this; an opener's struct begins with it.
+ */
 typedef struct {
   uint32_t magic;
   int busy;
   int ended;
   EVP_CIPHER_CTX *cipher;
   EVP_MD_CTX *mdc;
-} sealer_t;
+  uint8_t *scratch; /* the opener's keystream slice; NULL for a sealer */
+} mdc_stream_t;
 
 typedef struct {
   job_head_t head; /* io.in = io.out = the data (in place); out_ref holds the sealer's handle */
-  sealer_t *sealer;
+  mdc_stream_t *sealer;
   int64_t mdc_at;
   const char *error;
 } seal_job_t;
 
-static void sealer_free(sealer_t *s) {
+static void mdc_stream_free(mdc_stream_t *s) {
   EVP_CIPHER_CTX_free(s->cipher);
   EVP_MD_CTX_free(s->mdc);
+  free(s->scratch);
   s->cipher = NULL;
   s->mdc = NULL;
+  s->scratch = NULL;
 }
 
-static void sealer_finalize(napi_env env, void *data, void *hint) {
+static void mdc_stream_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  sealer_free(data);
+  mdc_stream_free(data);
   free(data);
 }
 
-static napi_value sealer_open(napi_env env, napi_callback_info info) {
+/*
+ * A new handle for the (cipher, key) arguments of `what`Open: a struct of `size` bytes beginning with an
+ * mdc_stream_t, whose cipher is OpenSSL's by name in `mode` (EVP_CIPH_CFB_MODE, with a zero IV, or
+ * EVP_CIPH_ECB_MODE), without padding, whose SHA-1 is started, with `scratch` bytes of scratch (a whole number
+ * of blocks of at least 8 bytes). NULL with a JS error pending, its message beginning with `what`.
+ */
+static napi_value mdc_stream_open(napi_env env, napi_callback_info info, const char *what, uint32_t magic, int mode, size_t size,
+                                  size_t scratch, mdc_stream_t **out) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char name[64];
+  char name[64], text[120];
   size_t name_len = 0;
   void *key;
   size_t key_len;
   if (argc < 2 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &name_len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "sealer: sealerOpen(cipher, key)");
+    snprintf(text, sizeof text, "%s: %sOpen(cipher, key)", what, what);
+    napi_throw_type_error(env, NULL, text);
     return NULL;
   }
   if (!bytes_of(env, argv[1], &key, &key_len)) return NULL;
   const EVP_CIPHER *cipher = EVP_get_cipherbyname(name);
-  if (cipher == NULL || EVP_CIPHER_get_mode(cipher) != EVP_CIPH_CFB_MODE || (size_t)EVP_CIPHER_get_key_length(cipher) != key_len) {
-    napi_throw_error(env, NULL, "sealer: unknown CFB cipher, or a key of the wrong length");
+  int bs = cipher ? EVP_CIPHER_get_block_size(cipher) : 0;
+  if (cipher == NULL || EVP_CIPHER_get_mode(cipher) != mode || (size_t)EVP_CIPHER_get_key_length(cipher) != key_len ||
+      (scratch > 0 && (bs < 8 || scratch % (size_t)bs != 0))) {
+    snprintf(text, sizeof text, "%s: unknown %s cipher, or a key of the wrong length", what, mode == EVP_CIPH_CFB_MODE ? "CFB" : "ECB");
+    napi_throw_error(env, NULL, text);
     return NULL;
   }
-  sealer_t *s = calloc(1, sizeof *s);
   static const unsigned char zero_iv[EVP_MAX_IV_LENGTH];
+  mdc_stream_t *s = calloc(1, size);
   if (s == NULL || (s->cipher = EVP_CIPHER_CTX_new()) == NULL || (s->mdc = EVP_MD_CTX_new()) == NULL ||
-      EVP_EncryptInit_ex(s->cipher, cipher, NULL, key, zero_iv) != 1 || EVP_DigestInit_ex(s->mdc, EVP_sha1(), NULL) != 1) {
-    if (s) sealer_free(s);
+      (scratch > 0 && (s->scratch = malloc(scratch)) == NULL) ||
+      EVP_EncryptInit_ex(s->cipher, cipher, NULL, key, mode == EVP_CIPH_CFB_MODE ? zero_iv : NULL) != 1 ||
+      EVP_CIPHER_CTX_set_padding(s->cipher, 0) != 1 || EVP_DigestInit_ex(s->mdc, EVP_sha1(), NULL) != 1) {
+    if (s) mdc_stream_free(s);
     free(s);
-    napi_throw_error(env, NULL, "sealer: cannot set up the cipher or the digest");
+    snprintf(text, sizeof text, "%s: cannot set up the cipher or the digest", what);
+    napi_throw_error(env, NULL, text);
     return NULL;
   }
-  s->magic = SEALER_MAGIC;
+  s->magic = magic;
   napi_value handle;
-  if (napi_create_external(env, s, sealer_finalize, NULL, &handle) != napi_ok) {
-    sealer_free(s);
+  if (napi_create_external(env, s, mdc_stream_finalize, NULL, &handle) != napi_ok) {
+    mdc_stream_free(s);
     free(s);
-    napi_throw_error(env, NULL, "sealer: cannot create the handle");
+    snprintf(text, sizeof text, "%s: cannot create the handle", what);
+    napi_throw_error(env, NULL, text);
     return NULL;
   }
+  *out = s;
   return handle;
+}
+
+/* The handle `v` of kind `magic`, free for a job; NULL with a JS error pending (`usage` for a wrong handle). */
+static mdc_stream_t *mdc_stream_of(napi_env env, napi_value v, uint32_t magic, const char *what, const char *usage) {
+  mdc_stream_t *s = NULL;
+  if (napi_get_value_external(env, v, (void **)&s) != napi_ok || s == NULL || s->magic != magic) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  if (s->busy || s->cipher == NULL) {
+    char text[120];
+    if (s->busy) snprintf(text, sizeof text, "%s: a job is already running on this %s", what, what);
+    else snprintf(text, sizeof text, "%s: used after its end", what);
+    napi_throw_error(env, NULL, text);
+    return NULL;
+  }
+  return s;
+}
+
+static napi_value sealer_open(napi_env env, napi_callback_info info) {
+  mdc_stream_t *s;
+  return mdc_stream_open(env, info, "sealer", SEALER_MAGIC, EVP_CIPH_CFB_MODE, sizeof *s, 0, &s);
 }
 
 /* Runs on a pool thread: no JS here. */
 static void seal_execute(napi_env env, void *data) {
   (void)env;
   seal_job_t *job = data;
-  sealer_t *s = job->sealer;
+  mdc_stream_t *s = job->sealer;
   uint8_t *p = job->head.io.in;
   size_t len = job->head.io.in_len;
   size_t hashed = job->mdc_at >= 0 ? (size_t)job->mdc_at : len;
@@ -896,22 +941,22 @@ static napi_value seal_into(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sealer_t *s = NULL;
   void *data;
   size_t len;
   int64_t mdc_at = -1;
-  if (argc < 3 || napi_get_value_external(env, argv[0], (void **)&s) != napi_ok || s == NULL || s->magic != SEALER_MAGIC ||
-      napi_get_value_int64(env, argv[2], &mdc_at) != napi_ok) {
-    napi_throw_type_error(env, NULL, "sealer: sealInto(sealer, data, mdcAt)");
+  const char *usage = "sealer: sealInto(sealer, data, mdcAt)";
+  if (argc < 3 || napi_get_value_int64(env, argv[2], &mdc_at) != napi_ok) {
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
-  if (!bytes_of(env, argv[1], &data, &len)) return NULL;
+  mdc_stream_t *s = mdc_stream_of(env, argv[0], SEALER_MAGIC, "sealer", usage);
+  if (s == NULL || !bytes_of(env, argv[1], &data, &len)) return NULL;
   if (mdc_at >= 0 && (uint64_t)mdc_at + 20 != len) {
     napi_throw_range_error(env, NULL, "sealer: the last data must end with 20 bytes of room for the MDC");
     return NULL;
   }
-  if (s->busy || s->ended || s->cipher == NULL) {
-    napi_throw_error(env, NULL, s->busy ? "sealer: a job is already running on this sealer" : "sealer: used after its end");
+  if (s->ended) {
+    napi_throw_error(env, NULL, "sealer: used after its end");
     return NULL;
   }
   seal_job_t *job = new_job(env, sizeof *job);
@@ -1094,16 +1139,12 @@ static napi_value digest_final(napi_env env, napi_callback_info info) {
 #define OPENER_HELD 22 /* an MDC packet: 0xD3 0x14 and the SHA-1 */
 
 typedef struct {
-  uint32_t magic;
-  int busy;
-  int ended; /* a partial block was decrypted: nothing may follow */
+  mdc_stream_t s;                     /* s.ended: a partial block was decrypted, nothing may follow; s.scratch:
+                                         OPENER_SLICE bytes of E(previous ciphertext blocks) */
   size_t bs;
-  EVP_CIPHER_CTX *cipher;
-  EVP_MD_CTX *mdc;
   uint8_t prev[EVP_MAX_BLOCK_LENGTH]; /* the last ciphertext block (the IV at first) */
   uint8_t held[OPENER_HELD];          /* plaintext not hashed yet, the stream's last bytes */
   size_t held_len;
-  uint8_t *keystream;                 /* OPENER_SLICE bytes of E(previous ciphertext blocks) */
 } opener_t;
 
 typedef struct {
@@ -1112,59 +1153,10 @@ typedef struct {
   const char *error;
 } open_job_t;
 
-static void opener_free(opener_t *o) {
-  EVP_CIPHER_CTX_free(o->cipher);
-  EVP_MD_CTX_free(o->mdc);
-  free(o->keystream);
-  o->cipher = NULL;
-  o->mdc = NULL;
-  o->keystream = NULL;
-}
-
-static void opener_finalize(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  opener_free(data);
-  free(data);
-}
-
 static napi_value opener_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char name[64];
-  size_t name_len = 0;
-  void *key;
-  size_t key_len;
-  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &name_len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "opener: openerOpen(cipher, key)");
-    return NULL;
-  }
-  if (!bytes_of(env, argv[1], &key, &key_len)) return NULL;
-  const EVP_CIPHER *cipher = EVP_get_cipherbyname(name);
-  if (cipher == NULL || EVP_CIPHER_get_mode(cipher) != EVP_CIPH_ECB_MODE || (size_t)EVP_CIPHER_get_key_length(cipher) != key_len ||
-      EVP_CIPHER_get_block_size(cipher) < 8 || OPENER_SLICE % EVP_CIPHER_get_block_size(cipher) != 0) {
-    napi_throw_error(env, NULL, "opener: unknown ECB cipher, or a key of the wrong length");
-    return NULL;
-  }
-  opener_t *o = calloc(1, sizeof *o);
-  if (o == NULL || (o->cipher = EVP_CIPHER_CTX_new()) == NULL || (o->mdc = EVP_MD_CTX_new()) == NULL ||
-      (o->keystream = malloc(OPENER_SLICE)) == NULL || EVP_EncryptInit_ex(o->cipher, cipher, NULL, key, NULL) != 1 ||
-      EVP_CIPHER_CTX_set_padding(o->cipher, 0) != 1 || EVP_DigestInit_ex(o->mdc, EVP_sha1(), NULL) != 1) {
-    if (o) opener_free(o);
-    free(o);
-    napi_throw_error(env, NULL, "opener: cannot set up the cipher or the digest");
-    return NULL;
-  }
-  o->magic = OPENER_MAGIC;
-  o->bs = (size_t)EVP_CIPHER_get_block_size(cipher);
-  napi_value handle;
-  if (napi_create_external(env, o, opener_finalize, NULL, &handle) != napi_ok) {
-    opener_free(o);
-    free(o);
-    napi_throw_error(env, NULL, "opener: cannot create the handle");
-    return NULL;
-  }
+  mdc_stream_t *s = NULL;
+  napi_value handle = mdc_stream_open(env, info, "opener", OPENER_MAGIC, EVP_CIPH_ECB_MODE, sizeof(opener_t), OPENER_SLICE, &s);
+  if (handle != NULL) ((opener_t *)s)->bs = (size_t)EVP_CIPHER_CTX_get_block_size(s->cipher);
   return handle;
 }
 
@@ -1183,14 +1175,14 @@ static void xor_into(uint8_t *dst, const uint8_t *src, size_t n) {
 /* Hashes all but the stream's last OPENER_HELD bytes, `p` being the newest plaintext. */
 static int opener_hash(opener_t *o, const uint8_t *p, size_t n) {
   if (n >= OPENER_HELD) {
-    if (EVP_DigestUpdate(o->mdc, o->held, o->held_len) != 1 || EVP_DigestUpdate(o->mdc, p, n - OPENER_HELD) != 1) return 0;
+    if (EVP_DigestUpdate(o->s.mdc, o->held, o->held_len) != 1 || EVP_DigestUpdate(o->s.mdc, p, n - OPENER_HELD) != 1) return 0;
     memcpy(o->held, p + n - OPENER_HELD, OPENER_HELD);
     o->held_len = OPENER_HELD;
     return 1;
   }
   size_t excess = o->held_len + n > OPENER_HELD ? o->held_len + n - OPENER_HELD : 0;
   if (excess > 0) {
-    if (EVP_DigestUpdate(o->mdc, o->held, excess) != 1) return 0;
+    if (EVP_DigestUpdate(o->s.mdc, o->held, excess) != 1) return 0;
     memmove(o->held, o->held + excess, o->held_len - excess);
     o->held_len -= excess;
   }
@@ -1211,14 +1203,14 @@ static void open_execute(napi_env env, void *data) {
     size_t n = whole - off > OPENER_SLICE ? OPENER_SLICE : whole - off;
     int got = 0, got2 = 0;
     /* keystream = E(previous block || this slice's blocks but its last) */
-    if (EVP_EncryptUpdate(o->cipher, o->keystream, &got, o->prev, (int)bs) != 1 ||
-        (n > bs && EVP_EncryptUpdate(o->cipher, o->keystream + bs, &got2, p + off, (int)(n - bs)) != 1) ||
+    if (EVP_EncryptUpdate(o->s.cipher, o->s.scratch, &got, o->prev, (int)bs) != 1 ||
+        (n > bs && EVP_EncryptUpdate(o->s.cipher, o->s.scratch + bs, &got2, p + off, (int)(n - bs)) != 1) ||
         (size_t)got + (size_t)got2 != n) {
       job->error = "decryption failed";
       return;
     }
     memcpy(o->prev, p + off + n - bs, bs);
-    xor_into(p + off, o->keystream, n);
+    xor_into(p + off, o->s.scratch, n);
     if (!opener_hash(o, p + off, n)) {
       job->error = "SHA-1 failed";
       return;
@@ -1227,32 +1219,23 @@ static void open_execute(napi_env env, void *data) {
   }
   if (whole < len) {
     int got = 0;
-    if (EVP_EncryptUpdate(o->cipher, o->keystream, &got, o->prev, (int)bs) != 1 || (size_t)got != bs) {
+    if (EVP_EncryptUpdate(o->s.cipher, o->s.scratch, &got, o->prev, (int)bs) != 1 || (size_t)got != bs) {
       job->error = "decryption failed";
       return;
     }
-    xor_into(p + whole, o->keystream, len - whole);
+    xor_into(p + whole, o->s.scratch, len - whole);
     if (!opener_hash(o, p + whole, len - whole)) job->error = "SHA-1 failed";
   }
 }
 
 static void open_complete(napi_env env, napi_status status, void *data) {
   open_job_t *job = data;
-  job->opener->busy = 0;
+  job->opener->s.busy = 0;
   settle_void(env, job, &job->head, status, "opener", job->error);
 }
 
 static opener_t *opener_of(napi_env env, napi_value v, const char *usage) {
-  opener_t *o = NULL;
-  if (napi_get_value_external(env, v, (void **)&o) != napi_ok || o == NULL || o->magic != OPENER_MAGIC) {
-    napi_throw_type_error(env, NULL, usage);
-    return NULL;
-  }
-  if (o->busy || o->cipher == NULL) {
-    napi_throw_error(env, NULL, o->busy ? "opener: a job is already running on this opener" : "opener: used after its end");
-    return NULL;
-  }
-  return o;
+  return (opener_t *)mdc_stream_of(env, v, OPENER_MAGIC, "opener", usage);
 }
 
 static napi_value open_into(napi_env env, napi_callback_info info) {
@@ -1267,7 +1250,7 @@ static napi_value open_into(napi_env env, napi_callback_info info) {
   void *data;
   size_t len;
   if (o == NULL || !bytes_of(env, argv[1], &data, &len)) return NULL;
-  if (o->ended) {
+  if (o->s.ended) {
     napi_throw_error(env, NULL, "opener: data after a partial block");
     return NULL;
   }
@@ -1282,8 +1265,8 @@ static napi_value open_into(napi_env env, napi_callback_info info) {
   job->opener = o;
   napi_value promise = queue_work(env, argv[1], argv[0], job, &job->head, "opener.open", open_execute, open_complete);
   if (promise != NULL) {
-    o->busy = 1;
-    if (len % o->bs != 0) o->ended = 1;
+    o->s.busy = 1;
+    if (len % o->bs != 0) o->s.ended = 1;
   }
   return promise;
 }
@@ -1300,13 +1283,13 @@ static napi_value opener_end(napi_env env, napi_callback_info info) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   size_t head = o->held_len < 2 ? o->held_len : 2;
-  int ok = EVP_DigestUpdate(o->mdc, o->held, head) == 1 && EVP_DigestFinal_ex(o->mdc, md, &n) == 1;
+  int ok = EVP_DigestUpdate(o->s.mdc, o->held, head) == 1 && EVP_DigestFinal_ex(o->s.mdc, md, &n) == 1;
   napi_value result, tail, digest;
   void *copy;
   size_t held_len = o->held_len;
   uint8_t held[OPENER_HELD];
   memcpy(held, o->held, held_len);
-  opener_free(o);
+  mdc_stream_free(&o->s);
   if (!ok) {
     napi_throw_error(env, NULL, "opener: SHA-1 failed");
     return NULL;
