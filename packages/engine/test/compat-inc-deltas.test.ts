@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { seededBytes as seeded } from './fault-harness.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const OURS = path.join(repo, 'node_modules/.bin/duplicity-ts');
@@ -24,20 +25,6 @@ beforeAll(() => {
   work = mkdtempSync(path.join(tmpdir(), 'dts-inc-deltas-'));
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function seeded(seed: number, n: number): Buffer {
-  let x = seed >>> 0 || 1;
-  const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
 
 function run(tool: 'ours' | 'duplicity', args: string[], env: NodeJS.ProcessEnv, cwd: string): string {
   const r = spawnSync(tool === 'ours' ? OURS : 'duplicity', args, { cwd, env, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });

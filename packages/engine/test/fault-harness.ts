@@ -1,7 +1,8 @@
 /**
  * Shared by the maintenance tests (retention, verify, integrity, lock, resume, fault): run the real
  * duplicity and duplicity-ts on the same inputs with the same environment, and look at what they
- * left behind. duplicity-ts runs from the build (`npm run build`; `npm test` builds first).
+ * left behind; and seeded bytes for the compat tests. duplicity-ts runs from the build (`npm run build`;
+ * `npm test` builds first).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -42,6 +43,21 @@ export function spawnTs(args: string[], env: Record<string, string>) {
     child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr })),
   );
   return { child, done };
+}
+
+/** `n` bytes from a xorshift32 stream seeded with `seed`: the same bytes on every run, incompressible. */
+export function seededBytes(seed: number, n: number): Buffer {
+  let x = seed >>> 0 || 1;
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    b[i] = x & 0xff;
+  }
+  return b;
 }
 
 /** File names in a directory, sorted (empty when it does not exist). */
