@@ -44,7 +44,7 @@ const NO_EFFECT = new Set([
   '--batch', '--no-batch', '--no-tty', '--yes', '--quiet', '-q', '--verbose', '-v', '--use-agent', '--no-use-agent',
   '--always-trust', '--no-secmem-warning', '--no-permission-warning', '--ignore-mdc-error', '--force-mdc', '--no-greeting',
   '--no-auto-key-locate', '--no-auto-key-retrieve', '--no-random-seed-file', '--no-options', '--expert', '--no-expert',
-  '--mdc', '--force-v4-certs', '--no-verbose', '--no-default-recipient', '--auto-key-locate', '--with-colons',
+  '--mdc', '--force-v4-certs', '--no-verbose', '--no-default-recipient', '--with-colons',
 ]);
 /** The same, taking a value. */
 const NO_EFFECT_WITH_VALUE = new Set(['--pinentry-mode', '--trust-model', '--keyserver', '--keyserver-options', '--auto-key-locate', '--agent-program']);

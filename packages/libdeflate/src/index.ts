@@ -221,6 +221,19 @@ export function poolDigestAvailable(): boolean {
 }
 
 /**
+ * A PoolDigest of `name`, or undefined without the addon or where node's OpenSSL lacks that digest in its
+ * default provider (node:crypto may still have it): callers then hash on their own thread.
+ */
+export function poolDigest(name: string): PoolDigest | undefined {
+  if (!poolDigestAvailable()) return undefined;
+  try {
+    return new PoolDigest(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * A digest (OpenSSL's name: "sha512", "sha256", ...) whose updates run on the thread pool, one at a time
  * in the order given: await each update before the next (and before touching its data), then `digest()`.
  *

@@ -41,7 +41,7 @@ export function cipherInfo(id: number): CipherInfo {
  * cipher without its provider as "digital envelope routines::unsupported"; this says which cipher and what to do.
  */
 export function openCipher(info: CipherInfo, mode: 'cfb' | 'ecb', key: Uint8Array, iv: Uint8Array | null, decrypt: boolean): Cipher | Decipher {
-  const name = mode === 'ecb' ? info.cfb.replace(/-cfb$/, '-ecb') : info.cfb;
+  const name = mode === 'ecb' ? ecbName(info) : info.cfb;
   try {
     return decrypt ? createDecipheriv(name, key, iv) : createCipheriv(name, key, iv);
   } catch (err) {
@@ -50,6 +50,11 @@ export function openCipher(info: CipherInfo, mode: 'cfb' | 'ecb', key: Uint8Arra
     }
     throw err;
   }
+}
+
+/** OpenSSL's name of `info` in ECB mode, for CFB decryption computed as ECB plus XOR. */
+export function ecbName(info: CipherInfo): string {
+  return info.cfb.replace(/-cfb$/, '-ecb');
 }
 
 /** Hash algorithm ids (RFC 4880 §9.4) to node:crypto names. */
@@ -64,7 +69,16 @@ const HASHES: Record<number, { node: string; size: number }> = {
 };
 
 export function hashName(id: number): string {
+  return hashInfo(id).node;
+}
+
+/** The digest length of hash `id`, in bytes. */
+export function hashSize(id: number): number {
+  return hashInfo(id).size;
+}
+
+function hashInfo(id: number): { node: string; size: number } {
   const h = HASHES[id];
   if (!h) throw new Error(`unsupported hash algorithm ${id}`);
-  return h.node;
+  return h;
 }

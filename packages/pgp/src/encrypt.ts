@@ -5,9 +5,9 @@
  * every layer uses 64 KiB partial body lengths.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { AES256, cipherInfo, hashName } from './cipher-algorithms.js';
+import { AES256, cipherInfo, hashName, hashSize } from './cipher-algorithms.js';
 import { encodePacket, PartialBodyWriter, Tag } from './packets.js';
-import { PoolDigest, poolDigestAvailable, sealerAvailable } from '@duplicity-ts/libdeflate';
+import { poolDigest, sealerAvailable } from '@duplicity-ts/libdeflate';
 import { SeipdWriter, sealedSeipd } from './seipd.js';
 import { ALGO_ZIP, ALGO_ZLIB } from './compression.js';
 import { parallelDeflate } from './parallel-deflate.js';
@@ -123,10 +123,10 @@ async function prepareSigner(o: EncryptOptions): Promise<Signer> {
   if (!canSignNatively(pub)) throw new PgpError(`cannot sign with key ${entry.describe()}: unsupported algorithm ${pub.algorithm}`);
   let hash = preferredHash(pub);
   if (o.digest !== undefined) {
-    // As gpg: DSA needs a hash at least as long as its q, ECDSA one of at least 256 bits.
-    const need = pub.algorithm === PK_DSA ? (hash.node === 'sha1' ? 20 : hash.node === 'sha224' ? 28 : 32) : pub.algorithm === PK_ECDSA ? 32 : 0;
+    // As gpg: DSA needs a hash at least as long as its q (preferredHash's choice), ECDSA one of at least 256 bits.
+    const need = pub.algorithm === PK_DSA ? hashSize(hash.id) : pub.algorithm === PK_ECDSA ? 32 : 0;
     hash = { id: o.digest, node: hashName(o.digest) };
-    if (createHash(hash.node).digest().length < need) throw new PgpError(`cannot sign with key ${entry.describe()}: its algorithm needs a hash of at least ${need * 8} bits`);
+    if (hashSize(hash.id) < need) throw new PgpError(`cannot sign with key ${entry.describe()}: its algorithm needs a hash of at least ${need * 8} bits`);
   }
   const signer: Signer = { entry, algorithm: pub.algorithm, secret: entry.unlock(o.signPassphrase, 'SIGN_PASSPHRASE'), failed: false, hash };
   signer.secret.catch(() => {
@@ -139,7 +139,7 @@ async function prepareSigner(o: EncryptOptions): Promise<Signer> {
 async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | undefined): AsyncGenerator<Uint8Array[]> {
   // The signature's hash runs on the thread pool when the addon is there: each piece is hashed while the layer
   // below copies it, and awaited before the next piece is asked for (the source may reuse a piece's buffer then).
-  const pooled = signer && poolDigestAvailable() ? poolDigest(signer.hash.node) : undefined;
+  const pooled = signer ? poolDigest(signer.hash.node) : undefined;
   const hash = signer && !pooled ? createHash(signer.hash.node) : undefined;
   const keyId = signer ? Buffer.from(signer.entry.keyId, 'hex') : undefined;
   if (signer) yield [encodePacket(Tag.OnePassSignature, encodeOnePass(signer.hash.id, signer.algorithm, keyId!))];
@@ -178,15 +178,6 @@ async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | u
     last.push(encodePacket(Tag.Signature, encodeSignature(head, signer.algorithm, keyId!, digest, fields)));
   }
   yield last;
-}
-
-/** A PoolDigest of `name`, or undefined where node's OpenSSL lacks it (node:crypto may still have it). */
-function poolDigest(name: string): PoolDigest | undefined {
-  try {
-    return new PoolDigest(name);
-  } catch {
-    return undefined;
-  }
 }
 
 /** A Compressed packet around `src`, deflated on the thread pool (parallel-deflate.ts), as batches of pieces. */

@@ -15,7 +15,7 @@ import { parseOnePass, parseSignature, type OnePass, type ParsedSignature } from
 import { hashName } from './cipher-algorithms.js';
 import { ALGO_BZIP2, ALGO_NONE, ALGO_ZIP, ALGO_ZLIB } from './compression.js';
 import { bunzip2 } from './bzip2.js';
-import { Inflater, inflaterEngine, PoolDigest, poolDigestAvailable } from '@duplicity-ts/libdeflate';
+import { Inflater, inflaterEngine, poolDigest, poolDigestAvailable, type PoolDigest } from '@duplicity-ts/libdeflate';
 import type { Hash } from 'node:crypto';
 
 /**
@@ -368,12 +368,8 @@ export class PacketLevel implements PacketSink {
 
   /** A Pending for hash `name`, hashed on the pool when this level hashes that way. */
   private pendingFor(name: string, o: { ops?: OnePass; sig?: ParsedSignature }): Pending {
-    let pool: PoolDigest | undefined;
-    try {
-      pool = this.pooled ? new PoolDigest(name) : undefined;
-    } catch {
-      // A digest this OpenSSL build lacks in its default provider: node:crypto's hash as before.
-    }
+    // Without a pool digest of that name, node:crypto's hash as before.
+    const pool = this.pooled ? poolDigest(name) : undefined;
     return { ...o, hash: createHash(name), hashName: name, pool };
   }
 

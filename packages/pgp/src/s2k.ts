@@ -5,7 +5,7 @@
  * (passphrase, spec) so a restore of many volumes or a backup of many volumes pays once per distinct salt.
  */
 import { createHash } from 'node:crypto';
-import { PoolDigest, poolDigestAvailable } from '@duplicity-ts/libdeflate';
+import { poolDigest, poolDigestAvailable } from '@duplicity-ts/libdeflate';
 import { hashName } from './cipher-algorithms.js';
 
 export interface S2K { type: 0 | 1 | 3; hash: number; salt?: Buffer; count?: number }
@@ -99,12 +99,13 @@ export function deriveKey(passphrase: string, s: S2K, keySize: number): Buffer {
  */
 export async function deriveKeyOnPool(passphrase: string, s: S2K, keySize: number): Promise<void> {
   if (!poolDigestAvailable()) return;
-  const digests = cached(passphrase, s);
   const algo = hashName(s.hash);
+  const digests = cached(passphrase, s);
   const { block, count } = material(passphrase, s, POOL_BLOCK);
   while (digests.reduce((n, d) => n + d.length, 0) < keySize) {
     const n = digests.length;
-    const h = new PoolDigest(algo);
+    const h = poolDigest(algo);
+    if (!h) return; // a digest node's OpenSSL lacks: deriveKey() hashes it on its own thread
     if (n) await h.update(Buffer.alloc(n));
     let left = count;
     while (left >= block.length) {

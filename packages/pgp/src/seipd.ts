@@ -7,12 +7,16 @@
 import { createCipheriv, createHash, randomBytes, type Cipher, type Hash } from 'node:crypto';
 import { Opener, openerAvailable, Sealer } from '@duplicity-ts/libdeflate';
 import { CfbDecryptor } from './cfb-decryptor.js';
-import type { CipherInfo } from './cipher-algorithms.js';
+import { ecbName, type CipherInfo } from './cipher-algorithms.js';
 import { ByteReader } from './byte-reader.js';
 import { PacketPushParser } from './packet-push-parser.js';
 import { encodeLength, PART, PART_HEAD, Tag, type PacketHeader } from './packets.js';
 
 const MDC_LEN = 22;
+
+/** The MDC check's failures, worded the same on every decryption path. */
+const noMdc = () => new Error('integrity check failed: no modification detection code (MDC) packet at the end');
+const mdcMismatch = () => new Error('integrity check failed: modification detection code (MDC) mismatch, the data was altered');
 
 /** Decrypts the prefix with each candidate key and returns the first whose quick check matches. */
 export async function openSeipd(
@@ -53,16 +57,16 @@ export async function* seipdPlaintext(body: ByteReader, s: { decipher: CfbDecryp
   }
   const fin = s.decipher.final();
   if (fin.length) held = Buffer.concat([held, fin]);
-  if (held.length < MDC_LEN) throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
+  if (held.length < MDC_LEN) throw noMdc();
   const out = held.subarray(0, held.length - MDC_LEN);
   const tail = held.subarray(held.length - MDC_LEN);
   if (tail[0] !== 0xd3 || tail[1] !== 0x14) {
-    throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
+    throw noMdc();
   }
   s.mdc.update(out);
   s.mdc.update(tail.subarray(0, 2));
   if (!s.mdc.digest().equals(tail.subarray(2))) {
-    throw new Error('integrity check failed: modification detection code (MDC) mismatch, the data was altered');
+    throw mdcMismatch();
   }
   if (out.length) yield out;
 }
@@ -287,7 +291,7 @@ export async function openSeipdV1(
       parts[0] = head.subarray(1);
       partsLen = head.length - 1;
       if (o.reuseOutput && c.cipher.cfb.startsWith('aes-') && openerAvailable()) {
-        return pooledPlaintext(new Opener(c.cipher.cfb.replace(/-cfb$/, '-ecb'), c.key), bs, bs + 2);
+        return pooledPlaintext(new Opener(ecbName(c.cipher), c.key), bs, bs + 2);
       }
       return plaintext(new CfbDecryptor(c.cipher, c.key), bs + 2);
     }
@@ -349,16 +353,16 @@ export async function openSeipdV1(
     if (fin.length) each(fin);
     const last: Buffer = held ?? Buffer.alloc(0);
     if (last.length < MDC_LEN + prefixLeft || lag === null || (lag as Buffer).length < MDC_LEN) {
-      throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
+      throw noMdc();
     }
     const tail = last.subarray(last.length - MDC_LEN);
     if (tail[0] !== 0xd3 || tail[1] !== 0x14) {
-      throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
+      throw noMdc();
     }
     pass(last.subarray(0, last.length - MDC_LEN));
     mdc.update(tail.subarray(0, 2));
     if (!mdc.digest().equals(tail.subarray(2))) {
-      throw new Error('integrity check failed: modification detection code (MDC) mismatch, the data was altered');
+      throw mdcMismatch();
     }
     if (batch.length) yield batch;
   }
@@ -442,10 +446,10 @@ export async function openSeipdV1(
     }
     const { tail, digest } = opener.end();
     if (prefixLeft > 0 || tail.length < MDC_LEN || tail[0] !== 0xd3 || tail[1] !== 0x14) {
-      throw new Error('integrity check failed: no modification detection code (MDC) packet at the end');
+      throw noMdc();
     }
     if (!digest.equals(tail.subarray(2))) {
-      throw new Error('integrity check failed: modification detection code (MDC) mismatch, the data was altered');
+      throw mdcMismatch();
     }
   }
 }
