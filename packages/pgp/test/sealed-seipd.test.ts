@@ -37,9 +37,10 @@ function written(key: Buffer, prefix: Buffer, data: Buffer, cipher = info): Buff
   return Buffer.concat(out);
 }
 
-async function sealed(key: Buffer, prefix: Buffer, data: Buffer, chunk: number, stageParts: number, held = { bytes: 0 }, cipher = info): Promise<Buffer> {
+async function sealed(key: Buffer, prefix: Buffer, data: Buffer, chunk: number, stageParts: number, held = { bytes: 0 }, cipher = info, reuseOutput = false): Promise<Buffer> {
   const out: Buffer[] = [];
-  for await (const p of sealedSeipd(cipher, key, batches(data, chunk), { prefix, stageParts, held })) out.push(Buffer.from(p));
+  // Each piece is copied before the next is asked for, as reuseOutput requires.
+  for await (const p of sealedSeipd(cipher, key, batches(data, chunk), { prefix, stageParts, held, reuseOutput })) out.push(Buffer.from(p));
   return Buffer.concat(out);
 }
 
@@ -53,7 +54,7 @@ describe.skipIf(!sealerAvailable() && process.env.CI !== 'true')('sealedSeipd', 
     expect(sealerAvailable()).toBe(true);
   });
 
-  it('writes the same packet as SeipdWriter for any length and chunking, and counts nothing as held at the end', async () => {
+  it('writes the same packet as SeipdWriter for any length and chunking, reusing its stages or not, and counts nothing as held at the end', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(1, 2, 16).chain((stageParts) =>
@@ -62,8 +63,9 @@ describe.skipIf(!sealerAvailable() && process.env.CI !== 'true')('sealedSeipd', 
             len: fc.oneof(edge(stageParts), fc.integer({ min: 0, max: 5 * PART })),
             chunk: fc.oneof(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 301, max: 3 * PART })),
             seed: fc.integer(),
+            reuse: fc.boolean(),
           })),
-        async ({ stageParts, len, chunk, seed }) => {
+        async ({ stageParts, len, chunk, seed, reuse }) => {
           const data = Buffer.alloc(len);
           for (let i = 0, x = seed >>> 0 || 1; i < len; i++) {
             x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
@@ -72,7 +74,7 @@ describe.skipIf(!sealerAvailable() && process.env.CI !== 'true')('sealedSeipd', 
           const key = randomBytes(32);
           const prefix = randomBytes(18);
           const held = { bytes: 0 };
-          const got = await sealed(key, prefix, data, Math.max(chunk, Math.ceil(len / 3000)), stageParts, held);
+          const got = await sealed(key, prefix, data, Math.max(chunk, Math.ceil(len / 3000)), stageParts, held, info, reuse);
           expect(got.equals(written(key, prefix, data))).toBe(true);
           expect(held.bytes).toBe(0);
         },

@@ -149,9 +149,11 @@ export class VolumeFile {
           // Loaded on first use: the engine's index reaches this module, and restores and
           // --no-encryption runs should not pay for loading OpenPGP.
           const { encrypt } = await import('@duplicity-ts/pgp');
-          for await (const c of encrypt(channel, { ...encoding.options, held: this.heldByEncrypter })) {
-            await this.emit([Buffer.from(c.buffer, c.byteOffset, c.byteLength)], 0);
+          // The encrypter reuses its buffers (reuseOutput), so its pieces are copied into blocks before the next.
+          for await (const c of encrypt(channel, { ...encoding.options, held: this.heldByEncrypter, reuseOutput: true })) {
+            await this.emitCopy(c);
           }
+          await this.flushCopied();
         } catch (err) {
           channel.fail(err);
           throw err;
@@ -166,7 +168,7 @@ export class VolumeFile {
    * an upper bound while gzip or encryption still has input in hand.
    */
   get projectedSize(): number {
-    return this.written + this.pendingInput + (this.channel?.queuedBytes ?? 0) + this.heldByEncrypter.bytes + this.blockLen;
+    return this.written + this.pendingInput + (this.channel?.queuedBytes ?? 0) + this.heldByEncrypter.bytes + this.copiedLen + this.blockLen;
   }
 
   /**
@@ -184,6 +186,35 @@ export class VolumeFile {
     }
     this.pendingInput -= inputLen;
     if (!ok) await once(this.out, 'drain');
+  }
+
+  /** The block encrypter output is gathered into (emitCopy), written once full. */
+  private copied?: Buffer;
+  private copiedLen = 0;
+
+  /**
+   * Copies a piece that is valid only until the next one is asked for into a spare block; full blocks are
+   * written and come back to the spares once in the file.
+   */
+  private async emitCopy(c: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < c.length) {
+      const block = (this.copied ??= this.spare.pop() ?? Buffer.allocUnsafe(this.bufferSize));
+      const n = Math.min(c.length - off, block.length - this.copiedLen);
+      block.set(off === 0 && n === c.length ? c : c.subarray(off, off + n), this.copiedLen);
+      this.copiedLen += n;
+      off += n;
+      if (this.copiedLen === block.length) await this.flushCopied();
+    }
+  }
+
+  private async flushCopied(): Promise<void> {
+    const block = this.copied;
+    if (!block || this.copiedLen === 0) return;
+    const len = this.copiedLen;
+    this.copied = undefined;
+    this.copiedLen = 0;
+    await this.emit([block.subarray(0, len)], 0, block);
   }
 
   /**
