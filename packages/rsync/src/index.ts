@@ -4,7 +4,7 @@
  * params.ts names the four signature kinds and the block-size rules of duplicity and rdiff;
  * signature.ts writes (SignatureBuilder) and reads (Signature.parse) signature files; delta.ts feeds
  * the new file through the match search and encodes commands (delta-encoding.ts); patch.ts applies a
- * delta to a random-access basis such as fileBasis(). The hot loops — rolling sums, MD4, BLAKE2b and
+ * delta to a random-access basis such as fileBasis(), in-place-patch.ts over the basis in the same file. The hot loops — rolling sums, MD4, BLAKE2b and
  * the weak-sum index — are AssemblyScript in ../assembly, compiled to build/rsync.wasm (wasm.ts);
  * parallel-signature.ts spreads signature hashing over worker threads for large inputs;
  * delta-workers.ts computes whole files' deltas (and new signatures) ahead on a worker thread.
@@ -27,4 +27,5 @@ export { parallelSignature, signatureOf, SignatureWorker, SignatureJob, type Par
 export { DeltaBuilder, sameSignatureParams, type DeltaOptions } from './delta.js';
 export { DeltaWorkers, DeltaJob, DeltaJobError } from './delta-workers.js';
 export { patch, type PatchBasis, type PatchOptions } from './patch.js';
+export { InPlacePatch } from './in-place-patch.js';
 export { fileBasis } from './file-basis.js';

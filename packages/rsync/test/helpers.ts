@@ -1,5 +1,6 @@
 // Shared helpers for the rsync tests: whole-buffer wrappers around the streaming APIs, and rdiff.
 import { execFileSync, spawnSync } from 'node:child_process';
+import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,4 +86,43 @@ export function sameBytes(actual: Uint8Array, expected: Uint8Array): string {
   let i = 0;
   while (i < actual.length && i < expected.length && actual[i] === expected[i]) i++;
   return `differ at offset ${i} (lengths ${actual.length} and ${expected.length})`;
+}
+
+/** Bytes from a small or full alphabet: small alphabets make weak-sum collisions and repeated blocks. */
+export const bytesArb = (max: number) =>
+  fc.oneof(
+    fc.uint8Array({ maxLength: max }),
+    fc.tuple(fc.integer({ min: 1, max: 3 }), fc.nat(max)).map(([k, n]) => Uint8Array.from({ length: n }, (_, i) => ((i * 7919) >> 5) % k)),
+    fc.tuple(fc.integer({ min: 0, max: 255 }), fc.nat(max)).map(([v, n]) => new Uint8Array(n).fill(v)),
+  );
+
+export type Edit =
+  | { kind: 'insert'; at: number; data: Uint8Array }
+  | { kind: 'delete'; at: number; len: number }
+  | { kind: 'overwrite'; at: number; data: Uint8Array }
+  | { kind: 'move'; from: number; len: number; to: number };
+
+export const editArb: fc.Arbitrary<Edit> = fc.oneof(
+  fc.record({ kind: fc.constant('insert' as const), at: fc.double({ min: 0, max: 1, noNaN: true }).map((x) => x), data: bytesArb(300) }).map((e) => ({ ...e, at: e.at })),
+  fc.record({ kind: fc.constant('delete' as const), at: fc.double({ min: 0, max: 1, noNaN: true }), len: fc.nat(3000) }),
+  fc.record({ kind: fc.constant('overwrite' as const), at: fc.double({ min: 0, max: 1, noNaN: true }), data: bytesArb(300) }),
+  fc.record({ kind: fc.constant('move' as const), from: fc.double({ min: 0, max: 1, noNaN: true }), len: fc.nat(5000), to: fc.double({ min: 0, max: 1, noNaN: true }) }),
+) as fc.Arbitrary<Edit>;
+
+export function applyEdits(old: Uint8Array, edits: Edit[]): Uint8Array {
+  let b = Buffer.from(old);
+  const pos = (x: number) => Math.floor(x * b.length);
+  for (const e of edits) {
+    if (e.kind === 'insert') { const at = pos(e.at); b = Buffer.concat([b.subarray(0, at), e.data, b.subarray(at)]); }
+    else if (e.kind === 'delete') { const at = pos(e.at); b = Buffer.concat([b.subarray(0, at), b.subarray(at + e.len)]); }
+    else if (e.kind === 'overwrite') { const at = pos(e.at); b = Buffer.concat([b.subarray(0, at), e.data, b.subarray(at + e.data.length)]); }
+    else {
+      const from = pos(e.from);
+      const piece = Buffer.from(b.subarray(from, from + e.len));
+      const rest = Buffer.concat([b.subarray(0, from), b.subarray(from + e.len)]);
+      const to = Math.floor(e.to * rest.length);
+      b = Buffer.concat([rest.subarray(0, to), piece, rest.subarray(to)]);
+    }
+  }
+  return b;
 }

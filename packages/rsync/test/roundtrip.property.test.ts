@@ -2,49 +2,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DeltaBuilder, Signature, SignatureBuilder, signatureInto, signatureLength, type SignatureParams, type StrongHash, type WeakSum } from '@duplicity-ts/rsync';
-import { applyDelta, makeDelta, makeSignature, pieces, sameBytes } from './helpers.js';
+import { applyDelta, applyEdits, bytesArb, editArb, makeDelta, makeSignature, pieces, sameBytes } from './helpers.js';
 
 const KINDS: [StrongHash, WeakSum][] = [['md4', 'rollsum'], ['blake2', 'rollsum'], ['md4', 'rabinkarp'], ['blake2', 'rabinkarp']];
 const NUM_RUNS = Number(process.env.RSYNC_FUZZ_RUNS ?? 60);
-
-/** Bytes from a small or full alphabet: small alphabets make weak-sum collisions and repeated blocks. */
-const bytesArb = (max: number) =>
-  fc.oneof(
-    fc.uint8Array({ maxLength: max }),
-    fc.tuple(fc.integer({ min: 1, max: 3 }), fc.nat(max)).map(([k, n]) => Uint8Array.from({ length: n }, (_, i) => ((i * 7919) >> 5) % k)),
-    fc.tuple(fc.integer({ min: 0, max: 255 }), fc.nat(max)).map(([v, n]) => new Uint8Array(n).fill(v)),
-  );
-
-type Edit =
-  | { kind: 'insert'; at: number; data: Uint8Array }
-  | { kind: 'delete'; at: number; len: number }
-  | { kind: 'overwrite'; at: number; data: Uint8Array }
-  | { kind: 'move'; from: number; len: number; to: number };
-
-const editArb: fc.Arbitrary<Edit> = fc.oneof(
-  fc.record({ kind: fc.constant('insert' as const), at: fc.double({ min: 0, max: 1, noNaN: true }).map((x) => x), data: bytesArb(300) }).map((e) => ({ ...e, at: e.at })),
-  fc.record({ kind: fc.constant('delete' as const), at: fc.double({ min: 0, max: 1, noNaN: true }), len: fc.nat(3000) }),
-  fc.record({ kind: fc.constant('overwrite' as const), at: fc.double({ min: 0, max: 1, noNaN: true }), data: bytesArb(300) }),
-  fc.record({ kind: fc.constant('move' as const), from: fc.double({ min: 0, max: 1, noNaN: true }), len: fc.nat(5000), to: fc.double({ min: 0, max: 1, noNaN: true }) }),
-) as fc.Arbitrary<Edit>;
-
-function applyEdits(old: Uint8Array, edits: Edit[]): Uint8Array {
-  let b = Buffer.from(old);
-  const pos = (x: number) => Math.floor(x * b.length);
-  for (const e of edits) {
-    if (e.kind === 'insert') { const at = pos(e.at); b = Buffer.concat([b.subarray(0, at), e.data, b.subarray(at)]); }
-    else if (e.kind === 'delete') { const at = pos(e.at); b = Buffer.concat([b.subarray(0, at), b.subarray(at + e.len)]); }
-    else if (e.kind === 'overwrite') { const at = pos(e.at); b = Buffer.concat([b.subarray(0, at), e.data, b.subarray(at + e.data.length)]); }
-    else {
-      const from = pos(e.from);
-      const piece = Buffer.from(b.subarray(from, from + e.len));
-      const rest = Buffer.concat([b.subarray(0, from), b.subarray(from + e.len)]);
-      const to = Math.floor(e.to * rest.length);
-      b = Buffer.concat([rest.subarray(0, to), piece, rest.subarray(to)]);
-    }
-  }
-  return b;
-}
 
 const paramsArb = fc
   .tuple(fc.constantFrom(...KINDS), fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 65, max: 4096 })), fc.integer({ min: 8, max: 32 }))

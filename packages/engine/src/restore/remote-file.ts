@@ -64,7 +64,7 @@ export function userError(message: string, exitCode: number): Error & { exitCode
   return Object.assign(new Error(message), { exitCode });
 }
 
-export function tempPath(ctx: ReadContext, hint: string): string {
+export function tempPath(ctx: Pick<ReadContext, 'tempDir'>, hint: string): string {
   return path.join(ctx.tempDir, `${hint}-${randomBytes(6).toString('hex')}`);
 }
 

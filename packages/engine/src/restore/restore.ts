@@ -1,20 +1,19 @@
 /**
  * Restore at time T (FORMAT.md §11.4): pick the chain and its sets, read each set's volumes as one
  * entry stream, merge the streams by index and, per index, start from the newest snapshot (or
- * deletion) and apply the later diffs in order. Patch stages go through temp files so a file of
- * any size, patched by any number of incrementals, is rebuilt with bounded memory: each stage reads
- * the previous one as a random-access basis.
+ * deletion) and apply the later diffs in order (patch-chain.ts: through temp files, or in place in
+ * the restored file), so that a file of any size, patched by any number of incrementals, is rebuilt
+ * with bounded memory.
  */
-import { closeSync, constants, openSync, rmSync } from 'node:fs';
 import { compareIndex, formatTimeString, Manifest, pathToIndex, type Index, type ManifestVolume, type TarHeader } from '@duplicity-ts/archive';
-import { fileBasis, patch } from '@duplicity-ts/rsync';
 import type { BackupSet } from '../collection/backup-set.js';
 import { backupChainAt, type Collection } from '../collection/collection.js';
 import { metadataKey } from '../cache/archive-dir.js';
-import { fetchFile, quietLog, readAll, tempPath, userError, type ReadContext } from './remote-file.js';
+import { fetchFile, quietLog, readAll, userError, type ReadContext } from './remote-file.js';
+import { chainContent, writeChain } from './patch-chain.js';
 import { SetReader, volumesFor, type SetEntry } from './set-reader.js';
 import { TargetWriter } from './target-writer.js';
-import { PieceWriter } from './piece-writer.js';
+import type { PieceWriter } from './piece-writer.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -134,56 +133,6 @@ function startsWith(index: Index, prefix: Index): boolean {
   return index.length >= prefix.length && prefix.every((c, i) => c.equals(index[i]));
 }
 
-/**
- * Streams base + diffs into the final content, staging intermediate versions in temp files (a
- * patch needs random access to its basis). A snapshot with no later diff streams straight through.
- */
-async function* applyChain(ctx: ReadContext, base: SetEntry, diffs: SetEntry[]): AsyncGenerator<Uint8Array> {
-  if (diffs.length === 0) {
-    yield* base.body;
-    return;
-  }
-  let current = tempPath(ctx, 'stage');
-  const temps = new Set<string>([current]);
-  const writer = new PieceWriter();
-  try {
-    await writeStage(current, base.body, writer);
-    for (let i = 0; i < diffs.length; i++) {
-      const basis = await fileBasis(current);
-      try {
-        if (i === diffs.length - 1) {
-          // RestoredEntry.content pieces are valid until the next is asked for.
-          yield* patch(basis, diffs[i].body, { reuseOutput: true });
-        } else {
-          const next = tempPath(ctx, 'stage');
-          temps.add(next);
-          // Written piece by piece before the next is made, so the patch may reuse its output buffer.
-          await writeStage(next, patch(basis, diffs[i].body, { reuseOutput: true }), writer);
-          rmSync(current, { force: true });
-          temps.delete(current);
-          current = next;
-        }
-      } catch (err) {
-        const e = err as { exitCode?: number; message?: string };
-        throw userError(`failed to apply the delta for ${base.index.join('/')} from the set ending ${diffs[i].set.endTime}: ${e.message}`, e.exitCode ?? 30);
-      } finally {
-        await basis.close();
-      }
-    }
-  } finally {
-    for (const t of temps) rmSync(t, { force: true });
-  }
-}
-
-async function writeStage(file: string, content: AsyncIterable<Uint8Array>, writer: PieceWriter): Promise<void> {
-  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-  try {
-    await writer.write(fd, content);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** One item of the state at the restore time, relative to the restore prefix. */
 export interface RestoredEntry {
   /** Index relative to the restore prefix (the target itself is []). */
@@ -195,6 +144,11 @@ export interface RestoredEntry {
    * only until the next one is asked for (buffers are reused): copy what must be kept.
    */
   content?: AsyncIterable<Uint8Array>;
+  /**
+   * A file with later diffs, the other way to have its content: written into `fd` (a new empty file open for
+   * reading and writing), the newest diffs applied in place where they allow it. Use this or `content`.
+   */
+  writeInto?(fd: number, pieces: PieceWriter): Promise<void>;
 }
 
 /** A volume that could not be read (--ignore-errors): the index range it held, per its manifest. */
@@ -270,8 +224,9 @@ export async function* restoredEntries(
           const base = group[b].entry;
           const diffs = group.slice(b + 1).map((g) => g.entry);
           const newest = diffs.length ? diffs[diffs.length - 1] : base;
-          const content = base.header.type === 'file' || diffs.length ? applyChain(ctx, base, diffs) : undefined;
-          yield { rel: min.slice(prefix.length), header: newest.header, content };
+          const content = base.header.type === 'file' || diffs.length ? chainContent(ctx, base, diffs) : undefined;
+          const writeInto = diffs.length ? (fd: number, pieces: PieceWriter) => writeChain(ctx, base, diffs, fd, pieces) : undefined;
+          yield { rel: min.slice(prefix.length), header: newest.header, content, writeInto };
         }
       }
       for (const g of group) heads[g.slot] = await readers[g.slot].next();
@@ -320,10 +275,10 @@ export async function restore(ctx: ReadContext, col: Collection, o: RestoreOptio
     for await (const e of restoredEntries(ctx, sets, prefix, ignore)) {
       if (renames.length) e.rel = renamedIndex(e.rel, renames);
       if (!o.ignoreErrors) {
-        await writer.write(e.rel, e.header, e.content);
+        await writer.write(e.rel, e.header, e.content, e.writeInto);
       } else {
         try {
-          await writer.write(e.rel, e.header, e.content);
+          await writer.write(e.rel, e.header, e.content, e.writeInto);
         } catch (err) {
           // A file whose content continued into a damaged volume, or whose delta failed.
           skipped.push(showIndex(e.rel));

@@ -221,7 +221,7 @@ export class TargetWriter {
    * (thousands of small files); the thread pool stays free for inflating the next volume. Only the
    * content of a big file is written on the pool, one buffer while the next fills (PieceWriter).
    */
-  async write(rel: Index, h: TarHeader, content?: AsyncIterable<Uint8Array>): Promise<void> {
+  async write(rel: Index, h: TarHeader, content?: AsyncIterable<Uint8Array>, writeInto?: (fd: number, pieces: PieceWriter) => Promise<void>): Promise<void> {
     TargetWriter.checkIndex(rel);
     // A directory's mode and mtime are set once the files created in it are there.
     if (this.batches?.busy && this.closesDir(rel)) await this.batches.drain();
@@ -254,7 +254,9 @@ export class TargetWriter {
         break;
       }
       case 'file': {
-        if (this.fresh && this.batches) {
+        // A file with later diffs writes itself, those diffs in place where they allow it (patch-chain.ts).
+        const inPlace = writeInto;
+        if (this.fresh && this.batches && !inPlace) {
           const gathered = await this.gather(content);
           if ('data' in gathered) {
             await this.batches.add(this.smallFile(p, h), gathered.data);
@@ -262,11 +264,13 @@ export class TargetWriter {
           }
           content = gathered.rest;
         }
-        const fd = this.create(p, () => openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
+        const access = inPlace ? constants.O_RDWR : constants.O_WRONLY;
+        const fd = this.create(p, () => openSync(p, access | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
         try {
-          if (content) {
+          if (content || inPlace) {
             try {
-              await (this.pieces ??= new PieceWriter()).write(fd, content);
+              const pieces = (this.pieces ??= new PieceWriter());
+              await (inPlace ? inPlace(fd, pieces) : pieces.write(fd, content!));
             } catch (err) {
               // Content that failed midway (a damaged volume, a bad delta) must not stay as a short file.
               rmSync(p, { force: true });

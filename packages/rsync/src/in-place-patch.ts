@@ -1,0 +1,163 @@
+// Applying a delta (FORMAT.md §8.4) over its basis in the same file, instead of streaming the new file out of a
+// separate basis (patch.ts). A restore rebuilds a big file from its snapshot and each later diff; through patch()
+// every diff rewrites the whole file into a new stage, where in place it costs what the diff changed: a COPY
+// whose source is where its output goes (most of an incremental's delta of a file edited in place or appended to)
+// writes nothing. The delta is read whole first, and applied only when that is safe: no COPY may read bytes an
+// earlier command has already overwritten (an insertion shifts data towards the end and is not safe; a deletion
+// shifts it towards the start and is).
+import { fstatSync, ftruncateSync, readSync, writeSync } from 'node:fs';
+import { OP_COPY, OP_END, OP_LITERAL_N1, OP_RESERVED } from './delta-encoding.js';
+import { RsyncError } from './errors.js';
+import { DELTA_MAGIC } from './params.js';
+
+/** A command with where its output goes: a COPY of `length` bytes from `from`, or a LITERAL's data. */
+type Command = { at: number; from: number; length: number; data?: undefined } | { at: number; data: Uint8Array; length: number; from?: undefined };
+
+/** Bytes moved per read and write of a COPY whose source is elsewhere. */
+const MOVE_PIECE = 1 << 20;
+
+const hex = (v: number) => `0x${v.toString(16).padStart(2, '0')}`;
+
+export class InPlacePatch {
+  private constructor(
+    private readonly commands: Command[],
+    /** The size of the file the delta makes. */
+    readonly outputSize: number,
+    /** The largest basis position any COPY reads up to (COPYs must stay within the basis). */
+    private readonly basisReach: number,
+    /** Whether applying the commands in order over the basis reads only bytes no earlier command changed. */
+    readonly safe: boolean,
+  ) {}
+
+  /**
+   * Reads a whole delta. Throws RsyncError as patch() does on a bad magic, a reserved opcode, a zero-length
+   * command, or a delta without END; bytes after END are ignored. LITERAL data stays a view of `delta`.
+   */
+  static parse(delta: Uint8Array): InPlacePatch {
+    const v = new DataView(delta.buffer, delta.byteOffset, delta.byteLength);
+    let p = 0;
+    const need = (n: number, what: string) => {
+      if (p + n > delta.length) throw new RsyncError('input-ended', `delta is truncated: input ended in ${what} at offset ${p}`);
+    };
+    const uint = (width: number): number => {
+      let x = 0;
+      for (let i = 0; i < width; i++) x = x * 256 + delta[p + i]!;
+      if (!Number.isSafeInteger(x)) throw new RsyncError('corrupt', `corrupt delta: parameter too large at offset ${p}`);
+      p += width;
+      return x;
+    };
+    need(4, 'the magic number');
+    const magic = v.getUint32(0);
+    if (magic !== DELTA_MAGIC) throw new RsyncError('bad-magic', `not a delta: bad magic number 0x${magic.toString(16).padStart(8, '0')}`);
+    p = 4;
+    const commands: Command[] = [];
+    let out = 0;
+    let reach = 0;
+    // Output already overwritten by earlier commands (COPYs onto themselves change nothing), as merged ranges in
+    // output order; every range ends at or before `out`, so one that ends after a COPY's start is the last one.
+    let dirtyEnd = -1;
+    const dirty: [number, number][] = [];
+    let safe = true;
+    const markDirty = (start: number, end: number) => {
+      const last = dirty[dirty.length - 1];
+      if (last && last[1] === start) last[1] = end;
+      else dirty.push([start, end]);
+      dirtyEnd = end;
+    };
+    const touchesDirty = (start: number, end: number): boolean => {
+      if (start >= dirtyEnd) return false;
+      // The last range starting before `end`, by binary search.
+      let lo = 0;
+      let hi = dirty.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (dirty[mid]![0] < end) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo > 0 && dirty[lo - 1]![1] > start;
+    };
+    for (;;) {
+      const at = p;
+      need(1, 'a command');
+      const op = delta[p++]!;
+      if (op === OP_END) break;
+      if (op >= OP_RESERVED) throw new RsyncError('corrupt', `corrupt delta: reserved opcode ${hex(op)} at offset ${at}`);
+      if (op < OP_COPY) {
+        let len = op;
+        if (op >= OP_LITERAL_N1) {
+          const width = 1 << (op - OP_LITERAL_N1);
+          need(width, 'a LITERAL length');
+          len = uint(width);
+          if (len === 0) throw new RsyncError('corrupt', `corrupt delta: LITERAL of length 0 at offset ${at}`);
+        }
+        if (p + len > delta.length) throw new RsyncError('input-ended', `delta is truncated: input ended inside a LITERAL at offset ${delta.length}`);
+        commands.push({ at: out, data: delta.subarray(p, p + len), length: len });
+        p += len;
+        markDirty(out, out + len);
+        out += len;
+        continue;
+      }
+      const pw = 1 << ((op - OP_COPY) >> 2);
+      const lw = 1 << ((op - OP_COPY) & 3);
+      need(pw + lw, 'a COPY command');
+      const from = uint(pw);
+      const len = uint(lw);
+      if (len === 0) throw new RsyncError('corrupt', `corrupt delta: COPY of length 0 at offset ${at}`);
+      reach = Math.max(reach, from + len);
+      if (from !== out) {
+        // Reading bytes an earlier command changed, or (source before the output, overlapping it) bytes this
+        // one changes as it goes: not safe. A source after the output is read ahead of the writes.
+        if (touchesDirty(from, from + len) || (from < out && from + len > out)) safe = false;
+        commands.push({ at: out, from, length: len });
+        markDirty(out, out + len);
+      }
+      out += len;
+    }
+    return new InPlacePatch(commands, out, reach, safe);
+  }
+
+  /**
+   * Applies the delta to the file open on `fd` (readable and writable), which holds the basis: its size is the
+   * basis size. Every COPY is checked to lie within the basis before anything is written. Throws when the
+   * delta is not `safe`.
+   */
+  apply(fd: number): void {
+    if (!this.safe) throw new Error('this delta cannot be applied in place');
+    const basisSize = fstatSync(fd).size;
+    if (this.basisReach > basisSize) {
+      const c = this.commands.find((c) => c.from !== undefined && c.from + c.length > basisSize);
+      // An identity COPY past the end leaves no command behind; report the reach then.
+      const what = c ? `COPY ${c.from}+${c.length}` : `a COPY up to ${this.basisReach}`;
+      throw new RsyncError('input-ended', `corrupt delta: ${what} reaches past the end of the ${basisSize}-byte basis`);
+    }
+    let scratch: Buffer | undefined;
+    for (const c of this.commands) {
+      if (c.data) {
+        writeAt(fd, c.data, c.at);
+        continue;
+      }
+      scratch ??= Buffer.allocUnsafe(Math.min(MOVE_PIECE, c.length));
+      if (scratch.length < Math.min(MOVE_PIECE, c.length)) scratch = Buffer.allocUnsafe(Math.min(MOVE_PIECE, c.length));
+      for (let done = 0; done < c.length; ) {
+        const n = Math.min(scratch.length, c.length - done);
+        const piece = scratch.subarray(0, n);
+        readAt(fd, piece, c.from + done);
+        writeAt(fd, piece, c.at + done);
+        done += n;
+      }
+    }
+    if (this.outputSize < basisSize) ftruncateSync(fd, this.outputSize);
+  }
+}
+
+function writeAt(fd: number, data: Uint8Array, position: number): void {
+  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off, position + off);
+}
+
+function readAt(fd: number, into: Uint8Array, position: number): void {
+  for (let off = 0; off < into.length; ) {
+    const n = readSync(fd, into, off, into.length - off, position + off);
+    if (n === 0) throw new RsyncError('input-ended', `basis ended early: read ${off} of ${into.length} bytes at ${position}`);
+    off += n;
+  }
+}
