@@ -10,6 +10,8 @@
  *   BENCH_TOOLS     comma list of duplicity-ts,duplicity,restic,borg (default: all installed)
  *   BENCH_BIGFILE_MB  instead: back up one random file of this size with duplicity-ts and report
  *                   its peak RSS (e.g. 2048 for the 2 GiB memory check)
+ *   BENCH_CHAIN_MB  instead: one random file of this size, BENCH_CHAIN_INCS (default 10) incrementals each
+ *                   changing 1 % of it, then a restore with duplicity-ts and duplicity (--no-encryption)
  *   BENCH_KEEP=1    keep the work dir
  *   BENCH_FLOORS=0  skip the machine floors
  *   BENCH_RUNS=n    n chains per tool and mode (default 1): each op is timed n times, interleaved
@@ -314,10 +316,56 @@ function bigFile() {
   console.log(`peak RSS backing up one ${mb} MiB file: ${r.rssMB.toFixed(0)} MB`);
 }
 
+/**
+ * One big file changed a little by each of a chain of incrementals (a VM image, a database file), then restored:
+ * BENCH_CHAIN_MB of random data, BENCH_CHAIN_INCS incrementals each overwriting four regions of 0.25 %,
+ * --no-encryption, every tool on its own target; the restore time is what the chain costs.
+ */
+function chainRestore() {
+  const mb = Number(process.env.BENCH_CHAIN_MB);
+  const incs = Number(process.env.BENCH_CHAIN_INCS ?? 10);
+  const src = path.join(work, 'chain');
+  mkdirSync(src);
+  const file = path.join(src, 'image.bin');
+  const fd = openSync(file, 'w');
+  for (let left = mb * MB; left > 0; left -= 8 * MB) writeSync(fd, randomBytes(Math.min(left, 8 * MB)));
+  closeSync(fd);
+  const r = prng(11);
+  const envOf = (tool) => ({ HOME: path.join(work, `home-chain-${tool}`), TZ: 'UTC' });
+  const args = (tool) => ['--no-encryption', '--archive-dir', path.join(envOf(tool).HOME, 'cache')];
+  const targetOf = (tool) => `file://${path.join(work, `target-chain-${tool}`)}`;
+  for (const tool of tools.filter((t) => t.startsWith('duplicity'))) {
+    mkdirSync(envOf(tool).HOME);
+    timed(tool === 'duplicity-ts' ? OURS : tool, ['full', ...args(tool), src, targetOf(tool)], envOf(tool));
+  }
+  for (let k = 1; k <= incs; k++) {
+    const f = openSync(file, 'r+');
+    const n = Math.floor(mb * MB * 0.0025);
+    for (let j = 0; j < 4; j++) writeSync(f, randomBytes(n), 0, n, r() % (mb * MB - n));
+    closeSync(f);
+    utimesSync(file, 1_700_000_000 + k * 1000, 1_700_000_000 + k * 1000);
+    for (const tool of tools.filter((t) => t.startsWith('duplicity'))) {
+      timed(tool === 'duplicity-ts' ? OURS : tool, ['incremental', ...args(tool), src, targetOf(tool)], envOf(tool));
+    }
+  }
+  const want = treeDigest(src);
+  for (const tool of tools.filter((t) => t.startsWith('duplicity'))) {
+    const out = path.join(work, `restore-chain-${tool}`);
+    record(tool, 'plain', `restore through ${incs} incs`, timed(tool === 'duplicity-ts' ? OURS : tool, ['restore', ...args(tool), targetOf(tool), out], envOf(tool)), mb);
+    if (treeDigest(out) !== want) console.log(`  !! ${tool} restore differs from the source`);
+    rmSync(out, { recursive: true, force: true });
+  }
+  const ours = best('duplicity-ts', 'plain', `restore through ${incs} incs`);
+  const theirs = best('duplicity', 'plain', `restore through ${incs} incs`);
+  if (ours && theirs) console.log(`\nratio (duplicity / duplicity-ts), restore of a ${mb} MiB file through ${incs} incrementals: ${(theirs.secs / ours.secs).toFixed(2)}x wall, ${(theirs.cpu / ours.cpu).toFixed(2)}x CPU`);
+}
+
 try {
   console.log(`work dir ${work}; tools: ${tools.join(', ')}`);
   if (process.env.BENCH_BIGFILE_MB) {
     bigFile();
+  } else if (process.env.BENCH_CHAIN_MB) {
+    chainRestore();
   } else {
     const src = path.join(work, 'corpus');
     const t = process.hrtime.bigint();

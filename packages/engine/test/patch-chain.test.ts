@@ -1,7 +1,7 @@
 /**
  * A file rebuilt from its snapshot and a chain of diffs: writeChain (the restore's way, the newest diffs applied
  * in place in the restored file where they allow it) writes the same bytes as chainContent (verify's way, every
- * diff through a temp stage), whatever mix of safe and unsafe diffs and whatever the memory budget; a bad delta is
+ * diff through a temp stage), whatever mix of safe and unsafe diffs, deltas in memory or spooled; a bad delta is
  * the same one-line error either way, and no patch stage is left behind.
  */
 import fc from 'fast-check';
@@ -64,12 +64,12 @@ function entries(versions: Buffer[]): { base: SetEntry; diffs: SetEntry[] } {
   return { base: entry('snapshot', versions[0], 0), diffs: versions.slice(1).map((v, i) => entry('diff', delta(versions[i], v), i + 1)) };
 }
 
-async function written(versions: Buffer[], budget?: number, tempDir = mkdtempSync(path.join(root, 'stages-'))): Promise<Buffer> {
+async function written(versions: Buffer[], inMemory?: number, tempDir = mkdtempSync(path.join(root, 'stages-'))): Promise<Buffer> {
   const file = path.join(root, `out-${Math.random().toString(36).slice(2)}`);
   const { base, diffs } = entries(versions);
   const fd = openSync(file, 'wx+');
   try {
-    await writeChain({ tempDir }, base, diffs, fd, new PieceWriter(), { budget });
+    await writeChain({ tempDir }, base, diffs, fd, new PieceWriter(), { inMemory });
   } finally {
     closeSync(fd);
   }
@@ -87,33 +87,33 @@ const editArb: fc.Arbitrary<Edit> = fc.record({
 });
 
 describe('writeChain', () => {
-  it('writes what chainContent streams, for random chains of edits and any budget', async () => {
+  it('writes what chainContent streams, for random chains of edits, deltas in memory or spooled', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: 600_000 }),
         fc.array(editArb, { minLength: 1, maxLength: 5 }),
         fc.constantFrom(undefined, 0, 2000, 50_000),
-        async (size, edits, budget) => {
+        async (size, edits, inMemory) => {
           const versions = [seededBytes(size + 1, size)];
           for (const e of edits) versions.push(edited(versions[versions.length - 1], e));
           const { base, diffs } = entries(versions);
           const streamed = await readAll(chainContent({ tempDir: root }, base, diffs));
           const newest = versions[versions.length - 1];
           expect(streamed.equals(newest)).toBe(true);
-          expect((await written(versions, budget)).equals(newest)).toBe(true);
+          expect((await written(versions, inMemory)).equals(newest)).toBe(true);
         },
       ),
       { numRuns: 40 },
     );
   });
 
-  it('applies the diffs after an insertion in place, and streams the ones up to it', async () => {
+  it('applies the diffs after an insertion in place, and streams the ones up to it (the insertion from its spool)', async () => {
     const v0 = seededBytes(3, 2 << 20);
     const v1 = edited(v0, { kind: 'overwrite', at: 0.2, len: 5000, seed: 4 });
     const v2 = edited(v1, { kind: 'insert', at: 0.5, len: 70_000, seed: 5 });
     const v3 = edited(v2, { kind: 'append', at: 0, len: 30_000, seed: 6 });
     const v4 = edited(v3, { kind: 'overwrite', at: 0.9, len: 9000, seed: 7 });
-    for (const budget of [undefined, 0, 40_000]) expect((await written([v0, v1, v2, v3, v4], budget)).equals(v4)).toBe(true);
+    for (const inMemory of [undefined, 0, 40_000]) expect((await written([v0, v1, v2, v3, v4], inMemory)).equals(v4)).toBe(true);
   });
 
   it('reports a bad delta in one line naming the file and the set, in place or streamed', async () => {
@@ -121,11 +121,11 @@ describe('writeChain', () => {
     const v1 = edited(v0, { kind: 'overwrite', at: 0.5, len: 100, seed: 9 });
     const good = delta(v0, v1);
     const truncated = good.subarray(0, good.length - 3);
-    for (const budget of [undefined, 0]) {
+    for (const inMemory of [undefined, 0]) {
       const tempDir = mkdtempSync(path.join(root, 'stages-'));
-      const fd = openSync(path.join(tempDir, '..', `bad-${budget}`), 'wx+');
+      const fd = openSync(path.join(tempDir, '..', `bad-${inMemory}`), 'wx+');
       try {
-        const err = await writeChain({ tempDir }, entry('snapshot', v0, 0), [entry('diff', truncated, 1750000000)], fd, new PieceWriter(), { budget }).then(
+        const err = await writeChain({ tempDir }, entry('snapshot', v0, 0), [entry('diff', truncated, 1750000000)], fd, new PieceWriter(), { inMemory }).then(
           () => undefined,
           (e: Error & { exitCode?: number }) => e,
         );

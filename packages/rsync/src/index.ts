@@ -27,5 +27,5 @@ export { parallelSignature, signatureOf, SignatureWorker, SignatureJob, type Par
 export { DeltaBuilder, sameSignatureParams, type DeltaOptions } from './delta.js';
 export { DeltaWorkers, DeltaJob, DeltaJobError } from './delta-workers.js';
 export { patch, type PatchBasis, type PatchOptions } from './patch.js';
-export { InPlacePatch } from './in-place-patch.js';
+export { InPlacePatch, deltaInFile, deltaInMemory, type DeltaBytes } from './in-place-patch.js';
 export { fileBasis } from './file-basis.js';

@@ -4,21 +4,40 @@
 import fc from 'fast-check';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { duplicitySignatureParams, InPlacePatch, RsyncError } from '@duplicity-ts/rsync';
+import { afterEach, describe, expect, it } from 'vitest';
+import { deltaInFile, deltaInMemory, duplicitySignatureParams, InPlacePatch, RsyncError, type DeltaBytes } from '@duplicity-ts/rsync';
 import { CommandWriter, OP_END } from '../src/delta-encoding.js';
 import { DELTA_MAGIC } from '../src/params.js';
 import { applyDelta, applyEdits, bytesArb, editArb, makeDelta, makeSignature, sameBytes, withTempDir } from './helpers.js';
 
 const NUM_RUNS = Number(process.env.RSYNC_FUZZ_RUNS ?? 60);
 
-/** Writes `basis` to a file, applies `delta` in place, and returns the file's bytes. */
-function inPlace(dir: string, basis: Uint8Array, p: InPlacePatch): Buffer {
+/** Spool files open for a test. */
+const spools: number[] = [];
+afterEach(() => {
+  for (const fd of spools.splice(0)) closeSync(fd);
+});
+
+/** The delta's commands, read from memory or (`spooled`) from a file, with the bytes they were read from. */
+function parsed(dir: string, delta: Buffer, spooled: boolean): { p: InPlacePatch; bytes: DeltaBytes } {
+  let bytes = deltaInMemory(delta);
+  if (spooled) {
+    const file = join(dir, 'delta');
+    writeFileSync(file, delta);
+    const fd = openSync(file, 'r');
+    spools.push(fd);
+    bytes = deltaInFile(fd, delta.length);
+  }
+  return { p: InPlacePatch.parse(bytes), bytes };
+}
+
+/** Writes `basis` to a file, applies the delta in place, and returns the file's bytes. */
+function inPlace(dir: string, basis: Uint8Array, { p, bytes }: { p: InPlacePatch; bytes: DeltaBytes }): Buffer {
   const file = join(dir, 'f');
   writeFileSync(file, basis);
   const fd = openSync(file, 'r+');
   try {
-    p.apply(fd);
+    p.apply(fd, bytes);
   } finally {
     closeSync(fd);
   }
@@ -60,14 +79,14 @@ describe('InPlacePatch', () => {
     let safe = 0;
     await withTempDir(async (dir) => {
       await fc.assert(
-        fc.asyncProperty(bytesArb(60000), fc.array(editArb, { maxLength: 5 }), fc.integer({ min: 16, max: 2048 }), async (old, edits, blockLen) => {
+        fc.asyncProperty(bytesArb(60000), fc.array(editArb, { maxLength: 5 }), fc.integer({ min: 16, max: 2048 }), fc.boolean(), async (old, edits, blockLen, spooled) => {
           const next = applyEdits(old, edits);
           const delta = makeDelta(makeSignature({ blockLen, strongLen: 8, hash: 'md4', weak: 'rollsum' }, old), next);
-          const p = InPlacePatch.parse(delta);
-          expect(p.outputSize).toBe(next.length);
-          if (!p.safe) return;
+          const d = parsed(dir, delta, spooled);
+          expect(d.p.outputSize).toBe(next.length);
+          if (!d.p.safe) return;
           safe++;
-          expect(sameBytes(inPlace(dir, old, p), next)).toBe('same');
+          expect(sameBytes(inPlace(dir, old, d), next)).toBe('same');
         }),
         { numRuns: NUM_RUNS * 2 },
       );
@@ -80,7 +99,8 @@ describe('InPlacePatch', () => {
       await fc.assert(
         fc.asyncProperty(
           fc.uint8Array({ minLength: 1, maxLength: 40000 }).chain((basis) => fc.tuple(fc.constant(basis), commandsArb(basis.length))),
-          async ([basis, walk]) => {
+          fc.boolean(),
+          async ([basis, walk], spooled) => {
             let out = 0;
             const commands = walk.flatMap((c) => {
               if (c instanceof Uint8Array) {
@@ -95,10 +115,10 @@ describe('InPlacePatch', () => {
             });
             const delta = encode(commands);
             const expected = await applyDelta(basis, delta);
-            const p = InPlacePatch.parse(delta);
-            expect(p.outputSize).toBe(expected.length);
-            if (p.safe) expect(sameBytes(inPlace(dir, basis, p), expected)).toBe('same');
-            else expect(() => inPlace(dir, basis, p)).toThrow(/cannot be applied in place/);
+            const d = parsed(dir, delta, spooled);
+            expect(d.p.outputSize).toBe(expected.length);
+            if (d.p.safe) expect(sameBytes(inPlace(dir, basis, d), expected)).toBe('same');
+            else expect(() => inPlace(dir, basis, d)).toThrow(/cannot be applied in place/);
           },
         ),
         { numRuns: NUM_RUNS * 4 },
@@ -125,9 +145,9 @@ describe('InPlacePatch', () => {
     ];
     await withTempDir(async (dir) => {
       for (const [what, next, safe] of cases) {
-        const p = InPlacePatch.parse(makeDelta(sig, next));
-        expect({ what, safe: p.safe }).toEqual({ what, safe });
-        if (safe) expect({ what, bytes: sameBytes(inPlace(dir, old, p), next) }).toEqual({ what, bytes: 'same' });
+        const d = parsed(dir, makeDelta(sig, next), true);
+        expect({ what, safe: d.p.safe }).toEqual({ what, safe });
+        if (safe) expect({ what, bytes: sameBytes(inPlace(dir, old, d), next) }).toEqual({ what, bytes: 'same' });
       }
     });
   });
@@ -139,17 +159,17 @@ describe('InPlacePatch', () => {
       const bad = good.subarray(0, cut);
       const streamed = await applyDelta(basis, bad).then(() => undefined, (e: RsyncError) => e.status);
       expect(streamed).toBeDefined();
-      expect(() => InPlacePatch.parse(bad)).toThrow(RsyncError);
+      expect(() => InPlacePatch.parse(deltaInMemory(bad))).toThrow(RsyncError);
       try {
-        InPlacePatch.parse(bad);
+        InPlacePatch.parse(deltaInMemory(bad));
       } catch (e) {
         expect((e as RsyncError).status).toBe(streamed);
       }
     }
-    expect(() => InPlacePatch.parse(Buffer.from([0x72, 0x73, 0x02, 0x36, 0x55]))).toThrow(/reserved opcode 0x55/);
+    expect(() => InPlacePatch.parse(deltaInMemory(Buffer.from([0x72, 0x73, 0x02, 0x36, 0x55])))).toThrow(/reserved opcode 0x55/);
     await withTempDir(async (dir) => {
-      const past = InPlacePatch.parse(encode([Buffer.from('new'), { from: 1590, length: 20 }]));
-      expect(past.safe).toBe(true);
+      const past = parsed(dir, encode([Buffer.from('new'), { from: 1590, length: 20 }]), false);
+      expect(past.p.safe).toBe(true);
       expect(() => inPlace(dir, basis, past)).toThrow(/COPY 1590\+20 reaches past the end of the 1600-byte basis/);
       expect(readFileSync(join(dir, 'f')).equals(basis)).toBe(true);
     });

@@ -6,7 +6,7 @@
  * incremental is written once, not once per diff.
  */
 import { closeSync, constants, openSync, rmSync } from 'node:fs';
-import { fileBasis, InPlacePatch, patch } from '@duplicity-ts/rsync';
+import { deltaInFile, deltaInMemory, fileBasis, InPlacePatch, patch, type DeltaBytes } from '@duplicity-ts/rsync';
 import { tempPath, userError, type ReadContext } from './remote-file.js';
 import type { SetEntry } from './set-reader.js';
 import { PieceWriter } from './piece-writer.js';
@@ -14,8 +14,8 @@ import { PieceWriter } from './piece-writer.js';
 /** Where patch stages go (ReadContext.tempDir). */
 type StageDir = Pick<ReadContext, 'tempDir'>;
 
-/** Delta bytes held in memory at most per file while looking for diffs to apply in place. */
-const IN_PLACE_BUDGET = 32 << 20;
+/** A delta bigger than this is spooled to a temp file rather than held in memory while it waits. */
+const IN_MEMORY = 1 << 20;
 
 /** Streams base + diffs into the final content; a snapshot with no later diff streams straight through. */
 export async function* chainContent(ctx: StageDir, base: SetEntry, diffs: SetEntry[]): AsyncGenerator<Uint8Array> {
@@ -56,8 +56,9 @@ export async function* chainContent(ctx: StageDir, base: SetEntry, diffs: SetEnt
 
 /**
  * Writes the content of base + diffs into `fd`, a new empty file open for reading and writing. The diffs are read
- * newest first while they fit the budget and can be applied in place; the older ones are patched as
- * `chainContent` does into `fd`, and the newer ones are then applied over it.
+ * newest first (each kept in memory when small, else spooled to a temp file) while they can be applied in place;
+ * the older ones are patched as `chainContent` does into `fd`, and the newer ones are then applied over it.
+ * `inMemory`: the largest delta kept in memory (tests set it low to use the spool).
  */
 export async function writeChain(
   ctx: StageDir,
@@ -65,67 +66,98 @@ export async function writeChain(
   chain: readonly SetEntry[],
   fd: number,
   pieces: PieceWriter,
-  o: { budget?: number } = {},
+  o: { inMemory?: number } = {},
 ): Promise<void> {
   const diffs = [...chain];
-  const inPlace: InPlacePatch[] = [];
-  let budget = o.budget ?? IN_PLACE_BUDGET;
-  let streamed = diffs.length;
-  while (streamed > 0) {
-    const diff = diffs[streamed - 1];
-    const read = await readWithin(diff.body, budget);
-    if (read.rest) {
-      diffs[streamed - 1] = { ...diff, body: read.rest };
-      break;
+  const inPlace: { patch: InPlacePatch; delta: ReadDelta }[] = [];
+  const read: ReadDelta[] = [];
+  try {
+    let streamed = diffs.length;
+    while (streamed > 0) {
+      const diff = diffs[streamed - 1];
+      const delta = await readDelta(ctx, diff.body, pieces, o.inMemory ?? IN_MEMORY);
+      read.push(delta);
+      let patch: InPlacePatch;
+      try {
+        patch = InPlacePatch.parse(delta.bytes);
+      } catch (err) {
+        throw deltaError(base, diff, err);
+      }
+      if (!patch.safe) {
+        diffs[streamed - 1] = { ...diff, body: delta.stream() };
+        break;
+      }
+      inPlace.unshift({ patch, delta });
+      streamed--;
     }
-    let p: InPlacePatch;
-    try {
-      p = InPlacePatch.parse(read.bytes);
-    } catch (err) {
-      throw deltaError(base, diff, err);
+    await pieces.write(fd, chainContent(ctx, base, diffs.slice(0, streamed)));
+    for (let i = 0; i < inPlace.length; i++) {
+      try {
+        inPlace[i].patch.apply(fd, inPlace[i].delta.bytes);
+      } catch (err) {
+        throw deltaError(base, diffs[streamed + i], err);
+      }
     }
-    if (!p.safe) {
-      diffs[streamed - 1] = { ...diff, body: once(read.bytes) };
-      break;
-    }
-    budget -= read.bytes.length;
-    inPlace.unshift(p);
-    streamed--;
-  }
-  await pieces.write(fd, chainContent(ctx, base, diffs.slice(0, streamed)));
-  for (let i = 0; i < inPlace.length; i++) {
-    try {
-      inPlace[i].apply(fd);
-    } catch (err) {
-      throw deltaError(base, diffs[streamed + i], err);
-    }
+  } finally {
+    for (const d of read) d.close();
   }
 }
 
-/** The whole body when it is at most `max` bytes; else a stream of it all, the bytes read so far first. */
-async function readWithin(body: AsyncIterable<Uint8Array>, max: number): Promise<{ bytes: Buffer; rest?: undefined } | { rest: AsyncIterable<Uint8Array> }> {
+/** A diff's delta, read whole: its bytes, and the same bytes as a stream again. */
+interface ReadDelta {
+  bytes: DeltaBytes;
+  stream(): AsyncIterable<Uint8Array>;
+  close(): void;
+}
+
+/** Reads `body` into memory when it is at most `max` bytes, else into a temp file (removed at once, kept open). */
+async function readDelta(ctx: StageDir, body: AsyncIterable<Uint8Array>, pieces: PieceWriter, max: number): Promise<ReadDelta> {
   const it = body[Symbol.asyncIterator]();
   const parts: Buffer[] = [];
   let len = 0;
   for (;;) {
     const r = await it.next();
-    if (r.done) return { bytes: Buffer.concat(parts, len) };
+    if (r.done) {
+      const bytes = deltaInMemory(Buffer.concat(parts, len));
+      return { bytes, stream: () => piecesOf(bytes), close() {} };
+    }
     // Body pieces are valid until the next is asked for.
     parts.push(Buffer.from(r.value));
     len += r.value.length;
-    if (len > max) {
-      return {
-        rest: (async function* () {
-          yield* parts.splice(0);
-          for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
-        })(),
-      };
-    }
+    if (len > max) break;
+  }
+  const file = tempPath(ctx, 'delta');
+  const spool = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
+  rmSync(file, { force: true });
+  try {
+    let size = 0;
+    await pieces.write(spool, (async function* () {
+      for (const p of parts.splice(0)) {
+        size += p.length;
+        yield p;
+      }
+      for (let n = await it.next(); !n.done; n = await it.next()) {
+        size += n.value.length;
+        yield n.value;
+      }
+    })());
+    const bytes = deltaInFile(spool, size);
+    return { bytes, stream: () => piecesOf(bytes), close: () => closeSync(spool) };
+  } catch (err) {
+    closeSync(spool);
+    throw err;
   }
 }
 
-async function* once(bytes: Buffer): AsyncGenerator<Uint8Array> {
-  yield bytes;
+/** A read delta's bytes again, in 1 MiB pieces, each valid until the next is asked for. */
+async function* piecesOf(bytes: DeltaBytes): AsyncGenerator<Uint8Array> {
+  const buf = Buffer.allocUnsafe(Math.min(bytes.size, 1 << 20));
+  for (let at = 0; at < bytes.size; ) {
+    const n = Math.min(buf.length, bytes.size - at);
+    bytes.read(at, buf.subarray(0, n));
+    at += n;
+    yield buf.subarray(0, n);
+  }
 }
 
 function deltaError(base: SetEntry, diff: SetEntry, err: unknown): Error {
