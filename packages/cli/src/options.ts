@@ -100,7 +100,7 @@ export function buildProgram(selection: SelectionRule[], version: string): Comma
   const p = new Command('duplicity-ts');
   p.usage('[full|incremental|restore|verify|collection-status|list-current-files|cleanup|remove-older-than T|remove-all-but-n-full N|remove-all-inc-of-but-n-full N|check] [options] args')
     .description('Encrypted, bandwidth-efficient backups in the duplicity format')
-    .version(version, '-V, --version', 'print the version')
+    .version(`duplicity-ts ${version}`, '-V, --version', 'print the version (as duplicity: the program name, then the version)')
     .argument('[args...]')
     .allowExcessArguments(true)
     .helpOption('-h, --help')

@@ -66,7 +66,8 @@ describe('duplicity-ts process', () => {
   it('prints its version', () => {
     const r = run('--version');
     expect(r.status).toBe(0);
-    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    // The form duplicity prints (`duplicity 0.8.22`), which scripts parse.
+    expect(r.stdout.trim()).toMatch(/^duplicity-ts \d+\.\d+\.\d+$/);
   });
 
   it('rejects an unknown option with exit 2 and one line, no stack trace', () => {
