@@ -5,9 +5,11 @@
  * OpenSSL). index.ts is its only caller and holds the why; this file holds the how.
  *
  *   gzipBound(n)                 worst-case size of a member holding n bytes (any level)
- *   gzipInto(in, out, level)     Promise<number>: the member's length in `out`, 0 if it did not fit
- *   gunzipInto(in, out)          Promise<[status, consumed, produced]>: inflates the first gzip
- *                                member of `in` into `out` (status: libdeflate_result, 0 = success)
+ *   gzipInto(in, out, level)     Promise<number>: the members' length in `out`, 0 if they did not fit
+ *                                (one member, or several around incompressible runs: see gzip_runs)
+ *   gunzipInto(in, out[, fill])  Promise<[status, consumed, produced]>: inflates the first gzip
+ *                                member of `in` into `out` (status: libdeflate_result, 0 = success),
+ *                                and the next ones while less than `fill` bytes came out
  *   keepFreedMemory()            true once glibc malloc keeps freed large blocks for reuse
  *                                (mallopt; index.ts says why), false where malloc is not glibc's
  *   deflateSegmentBound(n), deflateSegmentInto(in, out, level), adler32(data, adler)
@@ -80,6 +82,103 @@ static _Thread_local struct libdeflate_decompressor *tl_decompressor;
     }                                                                                             \
   } while (0)
 
+/*
+ * Incompressible runs inside a gzip block. A block mixing text with small random-looking files (compressed
+ * images, archives, encrypted files) cost libdeflate as much per byte on those files as on the text, for
+ * nothing; the JS side stores a block only when the whole of it looks random. So the block is looked at in
+ * 4 KiB windows: runs of two or more random-looking windows become stored gzip members, the parts between them
+ * are deflated as members of their own (gzip readers read concatenated members as one stream). A block without
+ * such runs is the single member it always was.
+ */
+#define RUN_WINDOW 4096
+#define RUN_MIN_WINDOWS 2
+#define RUN_MAX 64
+#define STORED_MAX 65535
+
+/*
+ * Whether a window looks random: about half its bytes have the high bit set (text has few), and its byte
+ * histogram is nearly flat: the sum of squared counts of 4096 uniform bytes is 4096 + 4096^2/256 = 69632 on
+ * average (standard deviation ~2150; the bound is 5.7 of those above), text's is several times that.
+ */
+static int window_random(const uint8_t *p) {
+  size_t high = 0;
+  for (size_t i = 0; i < RUN_WINDOW; i++) high += p[i] >> 7;
+  if (high * 10 < RUN_WINDOW * 4 || high * 10 > RUN_WINDOW * 6) return 0;
+  uint32_t counts[256] = {0};
+  for (size_t i = 0; i < RUN_WINDOW; i++) counts[p[i]]++;
+  uint64_t squares = 0;
+  for (int b = 0; b < 256; b++) squares += (uint64_t)counts[b] * counts[b];
+  return squares < 82000;
+}
+
+static void put_le32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+
+/* A gzip member holding `in` in stored deflate blocks, written as zlib writes one at level 0; 0 if it does not fit. */
+static size_t stored_member(const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
+  size_t blocks = n == 0 ? 1 : (n + STORED_MAX - 1) / STORED_MAX;
+  size_t need = 10 + blocks * 5 + n + 8;
+  if (need > cap) return 0;
+  static const uint8_t header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 3};
+  memcpy(out, header, 10);
+  size_t o = 10;
+  for (size_t at = 0, b = 0; b < blocks; b++) {
+    size_t len = n - at < STORED_MAX ? n - at : STORED_MAX;
+    out[o++] = b == blocks - 1;
+    out[o++] = (uint8_t)len;
+    out[o++] = (uint8_t)(len >> 8);
+    out[o++] = (uint8_t)~len;
+    out[o++] = (uint8_t)(~len >> 8);
+    memcpy(out + o, in + at, len);
+    o += len;
+    at += len;
+  }
+  put_le32(out + o, libdeflate_crc32(0, in, n));
+  put_le32(out + o + 4, (uint32_t)n);
+  return o + 8;
+}
+
+/* `in` as gzip members (see above) in `out`; 0 if they do not fit. */
+static size_t gzip_runs(struct libdeflate_compressor *c, const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
+  size_t runs[2 * RUN_MAX];
+  int count = 0;
+  for (size_t w = 0; w + RUN_WINDOW <= n;) {
+    if (!window_random(in + w)) {
+      w += RUN_WINDOW;
+      continue;
+    }
+    size_t start = w;
+    while (w + RUN_WINDOW <= n && window_random(in + w)) w += RUN_WINDOW;
+    if (w - start < RUN_MIN_WINDOWS * RUN_WINDOW) continue;
+    /* Too many runs: their members' overhead and the deflate restarts would cost more than they save. */
+    if (count == RUN_MAX) return libdeflate_gzip_compress(c, in, n, out, cap);
+    runs[2 * count] = start;
+    runs[2 * count + 1] = w;
+    count++;
+  }
+  if (count == 0) return libdeflate_gzip_compress(c, in, n, out, cap);
+  size_t o = 0;
+  size_t at = 0;
+  for (int i = 0; i <= count; i++) {
+    size_t end = i < count ? runs[2 * i] : n;
+    if (end > at) {
+      size_t m = libdeflate_gzip_compress(c, in + at, end - at, out + o, cap - o);
+      if (m == 0) return libdeflate_gzip_compress(c, in, n, out, cap);
+      o += m;
+    }
+    if (i == count) break;
+    size_t m = stored_member(in + end, runs[2 * i + 1] - end, out + o, cap - o);
+    if (m == 0) return libdeflate_gzip_compress(c, in, n, out, cap);
+    o += m;
+    at = runs[2 * i + 1];
+  }
+  return o;
+}
+
 /* Runs on a pool thread: no JS here. */
 static void execute(napi_env env, void *data) {
   (void)env;
@@ -90,8 +189,30 @@ static void execute(napi_env env, void *data) {
       job->no_memory = 1;
       return;
     }
-    job->status = libdeflate_gzip_decompress_ex(tl_decompressor, job->head.io.in, job->head.io.in_len, job->head.io.out, job->head.io.out_len,
-                                                &job->consumed, &job->head.result);
+    /*
+     * The first member, then (gunzipInto's `fill`) the members after it while less than `fill` bytes came out:
+     * a volume of small members (gzip_runs) costs one job per `fill` rather than one per member. A later member
+     * that does not inflate ends the job with what came before; the next job starts with it and says why.
+     */
+    const job_io_t *io = &job->head.io;
+    size_t in_at = 0;
+    size_t out_at = 0;
+    for (;;) {
+      size_t consumed = 0;
+      size_t produced = 0;
+      enum libdeflate_result r = libdeflate_gzip_decompress_ex(tl_decompressor, io->in + in_at, io->in_len - in_at, io->out + out_at,
+                                                               io->out_len - out_at, &consumed, &produced);
+      if (r != LIBDEFLATE_SUCCESS) {
+        if (in_at == 0) job->status = r;
+        break;
+      }
+      job->status = LIBDEFLATE_SUCCESS;
+      in_at += consumed;
+      out_at += produced;
+      if (out_at >= (size_t)io->level || in_at >= io->in_len) break;
+    }
+    job->consumed = in_at;
+    job->head.result = out_at;
     return;
   }
   if (tl_compressor == NULL || tl_level != job->head.io.level) {
@@ -103,7 +224,9 @@ static void execute(napi_env env, void *data) {
       return;
     }
   }
-  job->head.result = libdeflate_gzip_compress(tl_compressor, job->head.io.in, job->head.io.in_len, job->head.io.out, job->head.io.out_len);
+  job->head.result = job->head.io.level == 0
+                        ? libdeflate_gzip_compress(tl_compressor, job->head.io.in, job->head.io.in_len, job->head.io.out, job->head.io.out_len)
+                        : gzip_runs(tl_compressor, job->head.io.in, job->head.io.in_len, job->head.io.out, job->head.io.out_len);
 }
 
 /* Rejects `deferred` with an Error carrying `text`. */
@@ -181,6 +304,11 @@ static bool io_args(napi_env env, napi_callback_info info, bool with_level, cons
     napi_throw_range_error(env, NULL, "libdeflate: level must be an integer from 0 to 12");
     return false;
   }
+  /* Inflating, the optional third argument is gunzipInto's `fill` (kept in `level`). */
+  if (!with_level && argc >= 3 && (napi_get_value_int32(env, argv[2], &a->io.level) != napi_ok || a->io.level < 0)) {
+    napi_throw_range_error(env, NULL, "libdeflate: fill must be a byte count");
+    return false;
+  }
   a->in_v = argv[0];
   a->out_v = argv[1];
   void *in, *out;
@@ -225,7 +353,7 @@ static napi_value queue_work(napi_env env, napi_value in, napi_value out, void *
  */
 static napi_value queue_job(napi_env env, napi_callback_info info, int inflate) {
   io_args_t a;
-  if (!io_args(env, info, !inflate, inflate ? "libdeflate: gunzipInto(input, output)" : "libdeflate: gzipInto(input, output, level)", &a)) return NULL;
+  if (!io_args(env, info, !inflate, inflate ? "libdeflate: gunzipInto(input, output[, fill])" : "libdeflate: gzipInto(input, output, level)", &a)) return NULL;
   job_t *job = new_job(env, sizeof *job);
   if (job == NULL) return NULL;
   job->head.io = a.io;

@@ -25,7 +25,7 @@ import * as zlib from 'node:zlib';
 interface Addon {
   gzipBound(n: number): number;
   gzipInto(input: Uint8Array, output: Uint8Array, level: number): Promise<number>;
-  gunzipInto(input: Uint8Array, output: Uint8Array): Promise<GunzipResult>;
+  gunzipInto(input: Uint8Array, output: Uint8Array, fill?: number): Promise<GunzipResult>;
   keepFreedMemory(): boolean;
   deflateSegmentBound(n: number): number;
   deflateSegmentInto(input: Uint8Array, output: Uint8Array, level: number): Promise<number>;
@@ -33,9 +33,9 @@ interface Addon {
 }
 
 /**
- * What inflating the first member of an input gave: libdeflate's status (0 success, 1 bad or
- * incomplete data, 3 the output buffer is too small), and on success the input bytes the member
- * took and the bytes it inflated to.
+ * What inflating the first member(s) of an input gave: libdeflate's status (0 success, 1 bad or
+ * incomplete data, 3 the output buffer is too small), and on success the input bytes the members
+ * took and the bytes they inflated to.
  */
 export type GunzipResult = [status: number, consumed: number, produced: number];
 
@@ -91,10 +91,13 @@ export function gzipInto(input: Uint8Array, output: Uint8Array, level: number): 
 
 /**
  * Inflates the gzip member at the start of `input` into `output` on the thread pool; the CRC and
- * length in its trailer are checked. Neither buffer may be written until the promise settles.
+ * length in its trailer are checked. With `fill`, the members after it follow while less than
+ * `fill` bytes came out (and they fit): the result then counts them all, and a member further on
+ * that does not inflate ends the job before it (the next call starting there reports it). Neither
+ * buffer may be written until the promise settles.
  */
-export function gunzipInto(input: Uint8Array, output: Uint8Array): Promise<GunzipResult> {
-  return need().gunzipInto(input, output);
+export function gunzipInto(input: Uint8Array, output: Uint8Array, fill = 0): Promise<GunzipResult> {
+  return need().gunzipInto(input, output, fill);
 }
 
 /**

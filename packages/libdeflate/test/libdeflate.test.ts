@@ -73,6 +73,54 @@ describe.runIf(isAvailable())('gzipInto', () => {
     blocks.forEach((b, i) => expect(gunzipSync(outs[i].subarray(0, lens[i])).equals(b)).toBe(true));
   });
 
+  it('stores the random-looking runs of a mixed block as members of their own, which gzip(1) reads back', async () => {
+    const runs = fc.array(fc.record({ random: fc.boolean(), len: fc.oneof(fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 3001, max: 70_000 })) }), {
+      minLength: 1,
+      maxLength: 30,
+    });
+    await fc.assert(
+      fc.asyncProperty(runs, fc.integer({ min: 0, max: 1000 }), async (parts, seed) => {
+        const pieces = parts.map((p, i) => (p.random ? randomBytes(p.len) : text(p.len + ((seed + i) % 7))));
+        const block = Buffer.concat(pieces).subarray(0, 1 << 20);
+        const out = Buffer.alloc(gzipBound(block.length));
+        const n = await gzipInto(block, out, 6);
+        expect(n).toBeGreaterThan(0);
+        expect(execFileSync('gzip', ['-dc'], { input: out.subarray(0, n), maxBuffer: 4 << 20 }).equals(block)).toBe(true);
+        // The members, one by one: stored ones take their length plus a header, 5 bytes per stored block and a trailer.
+        let stored = 0;
+        let members = 0;
+        const scratch = Buffer.alloc(1 << 20);
+        for (let at = 0; at < n; members++) {
+          const [status, consumed, produced] = await gunzipInto(out.subarray(at, n), scratch);
+          expect(status).toBe(0);
+          if (consumed === produced + 18 + 5 * Math.max(1, Math.ceil(produced / 65535))) stored += produced;
+          at += consumed;
+        }
+        // A random run of four 4 KiB windows or more is stored at least from its first whole window to its last.
+        let end = 0;
+        let wanted = 0;
+        parts.forEach((p, i) => {
+          const start = end;
+          end = Math.min(block.length, end + pieces[i].length);
+          const whole = Math.floor(end / 4096) - Math.ceil(start / 4096);
+          if (p.random && whole >= 2) wanted += whole * 4096;
+        });
+        expect(stored).toBeGreaterThanOrEqual(wanted);
+        // No random run of two whole windows: the one member of before.
+        if (stored === 0) expect(members).toBe(1);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('writes a block of text as one member', async () => {
+    const data = text(1 << 20);
+    const out = Buffer.alloc(gzipBound(data.length));
+    const n = await gzipInto(data, out, 6);
+    const [status, consumed, produced] = await gunzipInto(out.subarray(0, n), Buffer.alloc(1 << 20));
+    expect([status, consumed, produced]).toEqual([0, n, data.length]);
+  });
+
   it('resolves to 0 when the output is too small, and refuses bad arguments', async () => {
     expect(await gzipInto(randomBytes(4096), Buffer.alloc(100), 6)).toBe(0);
     expect(() => gzipInto('text' as unknown as Uint8Array, Buffer.alloc(100), 6)).toThrow(TypeError);
@@ -99,6 +147,25 @@ describe.runIf(isAvailable())('gunzipInto', () => {
     const badCrc = Buffer.from(two.subarray(0, consumed));
     badCrc[consumed - 8] ^= 1;
     expect(await gunzipInto(badCrc, out)).toEqual([1, 0, 0]);
+  });
+});
+
+describe.runIf(isAvailable())('gunzipInto with fill', () => {
+  it('inflates members one after another until `fill` bytes came out, and stops before a damaged one', async () => {
+    const parts = [text(100_000), randomBytes(50_000), text(70_000), Buffer.from('last')];
+    const members = await Promise.all(parts.map((p, i) => gzipMember(p, i === 1 ? 0 : 6)));
+    const all = Buffer.concat(members);
+    const out = Buffer.alloc(1 << 20);
+    expect(await gunzipInto(all, out, 1 << 20)).toEqual([0, all.length, 220_004]);
+    expect(out.subarray(0, 220_004).equals(Buffer.concat(parts))).toBe(true);
+    // Past `fill` after the second member: the job ends there.
+    expect(await gunzipInto(all, out, 120_000)).toEqual([0, members[0].length + members[1].length, 150_000]);
+    // A damaged third member: the job gives the first two, the next call starting there fails.
+    const damaged = Buffer.from(all);
+    const third = members[0].length + members[1].length;
+    damaged[third + members[2].length - 8] ^= 1; // its CRC
+    expect(await gunzipInto(damaged, out, 1 << 20)).toEqual([0, third, 150_000]);
+    expect((await gunzipInto(damaged.subarray(third), out, 1 << 20))[0]).toBe(1);
   });
 });
 

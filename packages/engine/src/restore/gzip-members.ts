@@ -19,6 +19,11 @@ import { gunzipFile } from './gunzip.js';
 
 /** The most a member of ours inflates to: the volume writer's block size. */
 const MEMBER_OUT = 1 << 20;
+/**
+ * Output per job: members follow one another until a block's worth came out, and the room left then
+ * still holds any member of ours (a block of small files and random runs is many small members).
+ */
+const JOB_OUT = 2 * MEMBER_OUT;
 /** Compressed bytes kept ahead of the member being inflated: one stored 1 MiB member and change. */
 const AHEAD = MEMBER_OUT + (64 << 10);
 const WINDOW = 4 << 20;
@@ -57,8 +62,8 @@ export async function* inflateMembers(
       }
     };
     const start = () => {
-      const out = Buffer.allocUnsafe(MEMBER_OUT);
-      return { out, result: libdeflate.gunzipInto(win.subarray(pos, len), out) };
+      const out = Buffer.allocUnsafe(JOB_OUT);
+      return { out, result: libdeflate.gunzipInto(win.subarray(pos, len), out, MEMBER_OUT) };
     };
     await refill();
     let job = len > 0 ? start() : undefined;
