@@ -118,17 +118,14 @@ static void put_le32(uint8_t *p, uint32_t v) {
   p[3] = (uint8_t)(v >> 24);
 }
 
-/* A gzip member holding `in` in stored deflate blocks, written as zlib writes one at level 0; 0 if it does not fit. */
-static size_t stored_member(const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
+/* in[0..n) as stored deflate blocks, the last one `final` or not: the bytes written, 0 if they do not fit. */
+static size_t stored_blocks(const uint8_t *in, size_t n, uint8_t *out, size_t cap, int final) {
   size_t blocks = n == 0 ? 1 : (n + STORED_MAX - 1) / STORED_MAX;
-  size_t need = 10 + blocks * 5 + n + 8;
-  if (need > cap) return 0;
-  static const uint8_t header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 3};
-  memcpy(out, header, 10);
-  size_t o = 10;
+  if (blocks * 5 + n > cap) return 0;
+  size_t o = 0;
   for (size_t at = 0, b = 0; b < blocks; b++) {
     size_t len = n - at < STORED_MAX ? n - at : STORED_MAX;
-    out[o++] = b == blocks - 1;
+    out[o++] = final && b == blocks - 1;
     out[o++] = (uint8_t)len;
     out[o++] = (uint8_t)(len >> 8);
     out[o++] = (uint8_t)~len;
@@ -137,14 +134,26 @@ static size_t stored_member(const uint8_t *in, size_t n, uint8_t *out, size_t ca
     o += len;
     at += len;
   }
-  put_le32(out + o, libdeflate_crc32(0, in, n));
-  put_le32(out + o + 4, (uint32_t)n);
-  return o + 8;
+  return o;
 }
 
-/* `in` as gzip members (see above) in `out`; 0 if they do not fit. */
-static size_t gzip_runs(struct libdeflate_compressor *c, const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
-  size_t runs[2 * RUN_MAX];
+/* A gzip member holding `in` in stored deflate blocks, written as zlib writes one at level 0; 0 if it does not fit. */
+static size_t stored_member(const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
+  static const uint8_t header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 3};
+  if (cap < 18) return 0;
+  size_t m = stored_blocks(in, n, out + 10, cap - 18, 1);
+  if (m == 0) return 0;
+  memcpy(out, header, 10);
+  put_le32(out + 10 + m, libdeflate_crc32(0, in, n));
+  put_le32(out + 10 + m + 4, (uint32_t)n);
+  return 10 + m + 8;
+}
+
+/*
+ * The random-looking runs of in[0..n) as [start, end) pairs in `runs` (RUN_MAX of them at most); their count,
+ * or -1 when there are more (their overhead and the deflate restarts would cost more than they save).
+ */
+static int random_runs(const uint8_t *in, size_t n, size_t runs[2 * RUN_MAX]) {
   int count = 0;
   for (size_t w = 0; w + RUN_WINDOW <= n;) {
     if (!window_random(in + w)) {
@@ -154,13 +163,19 @@ static size_t gzip_runs(struct libdeflate_compressor *c, const uint8_t *in, size
     size_t start = w;
     while (w + RUN_WINDOW <= n && window_random(in + w)) w += RUN_WINDOW;
     if (w - start < RUN_MIN_WINDOWS * RUN_WINDOW) continue;
-    /* Too many runs: their members' overhead and the deflate restarts would cost more than they save. */
-    if (count == RUN_MAX) return libdeflate_gzip_compress(c, in, n, out, cap);
+    if (count == RUN_MAX) return -1;
     runs[2 * count] = start;
     runs[2 * count + 1] = w;
     count++;
   }
-  if (count == 0) return libdeflate_gzip_compress(c, in, n, out, cap);
+  return count;
+}
+
+/* `in` as gzip members (see above) in `out`; 0 if they do not fit. */
+static size_t gzip_runs(struct libdeflate_compressor *c, const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
+  size_t runs[2 * RUN_MAX];
+  int count = random_runs(in, n, runs);
+  if (count <= 0) return libdeflate_gzip_compress(c, in, n, out, cap);
   size_t o = 0;
   size_t at = 0;
   for (int i = 0; i <= count; i++) {
@@ -420,6 +435,10 @@ static napi_value keep_freed_memory(napi_env env, napi_callback_info info) {
  * No preset dictionary (libdeflate has none): each segment starts from an empty window, which costs
  * a little ratio at 1 MiB segments (measured in docs/PERFORMANCE.md).
  *
+ * Random-looking runs inside a segment (random_runs, as for gzip blocks) are written as stored blocks,
+ * none final, and the parts between them are deflated as above one by one; a stored block of data ends
+ * byte-aligned and non-final as well, so the segment still concatenates.
+ *
  * Per pool thread: a compressor (at the last level asked), an inflate stream and a scratch buffer for
  * what it decodes, all kept for the life of the process like the gzip compressors above.
  * =================================================================================================== */
@@ -485,6 +504,32 @@ static const char *segment_walk(z_stream *z, uint8_t *scratch, const uint8_t *ou
   return NULL;
 }
 
+/*
+ * in[0..n) deflated by libdeflate into out, made non-final and byte-aligned: the bytes written, 0 if they do not
+ * fit, or 0 with `error` set.
+ */
+static size_t deflated_part(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, const char **error) {
+  if (cap < SEGMENT_TAIL_MAX) return 0;
+  size_t n = libdeflate_deflate_compress(tl_segment_compressor, in, in_len, out, cap - SEGMENT_TAIL_MAX);
+  if (n == 0) return 0;
+  size_t last_header;
+  int padding = 0;
+  *error = segment_walk(tl_segment_inflater, tl_segment_scratch, out, n, in, in_len, &last_header, &padding);
+  if (*error) return 0;
+  /* BFINAL is the first bit of a block header; deflate packs bits from the least significant. */
+  out[last_header >> 3] &= (uint8_t) ~(1u << (last_header & 7));
+  /* An empty stored block, not final: its 3 header bits are zero, so they fit in the last byte's
+   * padding (zeroed here) when there are 3 or more, else they take one more zero byte; the rest of
+   * that byte is padding, then LEN and NLEN. */
+  if (padding) out[n - 1] &= (uint8_t)((1u << (8 - padding)) - 1);
+  if (padding < 3) out[n++] = 0x00;
+  out[n++] = 0x00;
+  out[n++] = 0x00;
+  out[n++] = 0xff;
+  out[n++] = 0xff;
+  return n;
+}
+
 /* Runs on a pool thread: no JS here. */
 static void segment_execute(napi_env env, void *data) {
   (void)env;
@@ -507,27 +552,32 @@ static void segment_execute(napi_env env, void *data) {
     job->error = "cannot allocate a compressor or inflater";
     return;
   }
-  if (job->head.io.out_len < SEGMENT_TAIL_MAX) return; /* did not fit: result 0 */
-  size_t n = libdeflate_deflate_compress(tl_segment_compressor, job->head.io.in, job->head.io.in_len, job->head.io.out,
-                                         job->head.io.out_len - SEGMENT_TAIL_MAX);
-  if (n == 0) return;
-  size_t last_header;
-  int padding = 0;
-  job->error = segment_walk(tl_segment_inflater, tl_segment_scratch, job->head.io.out, n, job->head.io.in, job->head.io.in_len,
-                            &last_header, &padding);
-  if (job->error) return;
-  /* BFINAL is the first bit of a block header; deflate packs bits from the least significant. */
-  job->head.io.out[last_header >> 3] &= (uint8_t) ~(1u << (last_header & 7));
-  /* An empty stored block, not final: its 3 header bits are zero, so they fit in the last byte's
-   * padding (zeroed here) when there are 3 or more, else they take one more zero byte; the rest of
-   * that byte is padding, then LEN and NLEN. */
-  if (padding) job->head.io.out[n - 1] &= (uint8_t)((1u << (8 - padding)) - 1);
-  if (padding < 3) job->head.io.out[n++] = 0x00;
-  job->head.io.out[n++] = 0x00;
-  job->head.io.out[n++] = 0x00;
-  job->head.io.out[n++] = 0xff;
-  job->head.io.out[n++] = 0xff;
-  job->head.result = n;
+  const job_io_t *io = &job->head.io;
+  size_t runs[2 * RUN_MAX];
+  int count = random_runs(io->in, io->in_len, runs);
+  if (count > 0) {
+    /* Random-looking runs as stored blocks, the rest deflated part by part (see gzip_runs). */
+    size_t o = 0;
+    size_t at = 0;
+    for (int i = 0; i <= count && o != SIZE_MAX; i++) {
+      size_t end = i < count ? runs[2 * i] : io->in_len;
+      if (end > at) {
+        size_t m = deflated_part(io->in + at, end - at, io->out + o, io->out_len - o, &job->error);
+        if (job->error) return;
+        o = m ? o + m : SIZE_MAX;
+      }
+      if (i == count || o == SIZE_MAX) break;
+      size_t m = stored_blocks(io->in + end, runs[2 * i + 1] - end, io->out + o, io->out_len - o, 0);
+      o = m ? o + m : SIZE_MAX;
+      at = runs[2 * i + 1];
+    }
+    if (o != SIZE_MAX) {
+      job->head.result = o;
+      return;
+    }
+  }
+  /* No runs, or the parts did not fit: the segment deflated whole. */
+  job->head.result = deflated_part(io->in, io->in_len, io->out, io->out_len, &job->error);
 }
 
 static void segment_complete(napi_env env, napi_status status, void *data) {
