@@ -255,8 +255,7 @@ export class TargetWriter {
       }
       case 'file': {
         // A file with later diffs writes itself, those diffs in place where they allow it (patch-chain.ts).
-        const inPlace = writeInto;
-        if (this.fresh && this.batches && !inPlace) {
+        if (this.fresh && this.batches && !writeInto) {
           const gathered = await this.gather(content);
           if ('data' in gathered) {
             await this.batches.add(this.smallFile(p, h), gathered.data);
@@ -264,13 +263,13 @@ export class TargetWriter {
           }
           content = gathered.rest;
         }
-        const access = inPlace ? constants.O_RDWR : constants.O_WRONLY;
+        const access = writeInto ? constants.O_RDWR : constants.O_WRONLY;
         const fd = this.create(p, () => openSync(p, access | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
         try {
-          if (content || inPlace) {
+          if (content || writeInto) {
             try {
               const pieces = (this.pieces ??= new PieceWriter());
-              await (inPlace ? inPlace(fd, pieces) : pieces.write(fd, content!));
+              await (writeInto ? writeInto(fd, pieces) : pieces.write(fd, content!));
             } catch (err) {
               // Content that failed midway (a damaged volume, a bad delta) must not stay as a short file.
               rmSync(p, { force: true });
