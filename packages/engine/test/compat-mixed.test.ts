@@ -7,28 +7,12 @@
  * costs seconds); DUPLICITY_TS_COMPAT_FULL=1 runs every writer order in both modes and restores
  * every time with both tools.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { appendFileSync, chmodSync, mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { seededBytes as seeded } from './fault-harness.js';
+import { compatWorkDir, listTree, runOk as run, seededBytes as seeded, type CompatTool as Tool } from './fault-harness.js';
 
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const OURS = path.join(repo, 'node_modules/.bin/duplicity-ts');
-const LIST_TREE = '/work/shared/fixtures/tools/list-tree.py';
-
-let work: string;
-beforeAll(() => {
-  if (!existsSync(path.join(repo, 'packages/cli/dist/main.js'))) throw new Error('build the CLI first: npm run build');
-  work = mkdtempSync(path.join(tmpdir(), 'dts-mixed-'));
-});
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function listTree(dir: string): string {
-  return execFileSync('python3', [LIST_TREE, dir]).toString();
-}
+const workDir = compatWorkDir('dts-mixed-');
 
 /** The changes made before backup n (0 = initial tree); mtimes move with the fixed backup times. */
 function mutate(src: string, n: number, t: number): void {
@@ -70,14 +54,6 @@ function mutate(src: string, n: number, t: number): void {
   utimesSync(src, t - 5, t - 5);
 }
 
-type Tool = 'duplicity' | 'ours';
-
-function run(tool: Tool, args: string[], env: NodeJS.ProcessEnv, cwd: string): string {
-  const r = spawnSync(tool === 'ours' ? OURS : 'duplicity', args, { cwd, env, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.status !== 0) throw new Error(`${tool} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
 const FULL = process.env.DUPLICITY_TS_COMPAT_FULL === '1';
 const D2O2: Tool[] = ['duplicity', 'ours', 'duplicity', 'ours'];
 const O1D1: Tool[] = ['ours', 'duplicity', 'ours'];
@@ -98,7 +74,7 @@ const MATRIX: Case[] = [
 
 describe('mixed chains', () => {
   it.each(MATRIX)('$label, writers $writers, every time restored: $everyTime', ({ label, crypt, extraEnv, writers, everyTime }) => {
-    const dir = path.join(work, `${label}-${writers.join('-')}`);
+    const dir = path.join(workDir(), `${label}-${writers.join('-')}`);
     const src = path.join(dir, 'src');
     mkdirSync(src, { recursive: true });
     const env = { ...process.env, HOME: dir, TZ: 'UTC', ...extraEnv } as NodeJS.ProcessEnv;

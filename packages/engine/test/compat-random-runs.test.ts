@@ -4,31 +4,14 @@
  * between them deflated. The real duplicity restores such a backup, plain and symmetric, as the source was, and
  * so do we. Needs the CLI build (`npm run build`).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gunzipInto, isAvailable } from '@duplicity-ts/libdeflate';
-import { seededBytes } from './fault-harness.js';
+import { compatWorkDir, listTree, runOk, seededBytes, type CompatTool } from './fault-harness.js';
 
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const OURS = path.join(repo, 'node_modules/.bin/duplicity-ts');
-const LIST_TREE = '/work/shared/fixtures/tools/list-tree.py';
-
-let work: string;
-beforeAll(() => {
-  if (!existsSync(path.join(repo, 'packages/cli/dist/main.js'))) throw new Error('build the CLI first: npm run build');
-  work = mkdtempSync(path.join(tmpdir(), 'dts-random-runs-'));
-});
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function run(tool: 'ours' | 'duplicity', args: string[], env: NodeJS.ProcessEnv): string {
-  const r = spawnSync(tool === 'ours' ? OURS : 'duplicity', args, { cwd: work, env, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.status !== 0) throw new Error(`${tool} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
+const workDir = compatWorkDir('dts-random-runs-');
+const run = (tool: CompatTool, args: string[], env: NodeJS.ProcessEnv) => runOk(tool, args, env, workDir());
 
 /** Text that deflates well: words from a small vocabulary. */
 function text(seed: number, n: number): Buffer {
@@ -53,6 +36,7 @@ async function members(file: string): Promise<number> {
 
 describe('random runs inside volume blocks', () => {
   it('are stored, and the real duplicity restores the backup, plain and symmetric', async () => {
+    const work = workDir();
     const src = path.join(work, 'src');
     mkdirSync(path.join(src, 'mixed'), { recursive: true });
     // Text and random files in turns (index order: name order), ~3 MiB: every 1 MiB block mixes both.
@@ -63,7 +47,7 @@ describe('random runs inside volume blocks', () => {
     }
     const t0 = 1700000000;
     for (const p of [path.join(src, 'mixed'), src]) utimesSync(p, t0, t0);
-    const expected = execFileSync('python3', [LIST_TREE, src]).toString().replaceAll(src, '');
+    const expected = listTree(src).replaceAll(src, '');
     const env = { ...process.env, HOME: work, TZ: 'UTC', PASSPHRASE: 'random runs' } as NodeJS.ProcessEnv;
 
     for (const mode of ['plain', 'symmetric'] as const) {
@@ -79,7 +63,7 @@ describe('random runs inside volume blocks', () => {
       for (const tool of ['duplicity', 'ours'] as const) {
         const out = path.join(work, `restored-${mode}-${tool}`);
         run(tool, ['restore', ...enc, '--archive-dir', path.join(work, `rcache-${mode}-${tool}`), `file://${target}`, out], env);
-        expect({ mode, tool, tree: execFileSync('python3', [LIST_TREE, out]).toString().replaceAll(out, '') }).toEqual({ mode, tool, tree: expected });
+        expect({ mode, tool, tree: listTree(out).replaceAll(out, '') }).toEqual({ mode, tool, tree: expected });
       }
     }
   });

@@ -1,17 +1,20 @@
 /**
  * Shared by the maintenance tests (retention, verify, integrity, lock, resume, fault): run the real
  * duplicity and duplicity-ts on the same inputs with the same environment, and look at what they
- * left behind; and seeded bytes for the compat tests. duplicity-ts runs from the build (`npm run build`;
- * `npm test` builds first).
+ * left behind; and for the compat tests: seeded bytes, a work dir, a run that must succeed, the
+ * fixtures' tree listing. duplicity-ts runs from the build (`npm run build`; `npm test` builds first).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { afterAll, beforeAll } from 'vitest';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 export const repoRoot = path.resolve(import.meta.dirname, '../../..');
 export const fixtures = path.resolve(repoRoot, '../shared/fixtures/duplicity-0.8.22');
 export const TS_BIN = path.join(repoRoot, 'node_modules/.bin/duplicity-ts');
+const LIST_TREE = path.resolve(repoRoot, '../shared/fixtures/tools/list-tree.py');
 
 export interface Run {
   status: number | null;
@@ -91,3 +94,27 @@ export function treeDigest(root: string): string {
   return lines.join('\n');
 }
 
+/** A tree as the fixtures' expected listings show it (paths, types, modes, sizes, digests: list-tree.py). */
+export function listTree(dir: string): string {
+  return execFileSync('python3', [LIST_TREE, dir]).toString();
+}
+
+/** A temp dir for the calling test file (made before its tests, once the CLI is built; removed after them). */
+export function compatWorkDir(prefix: string): () => string {
+  let work: string | undefined;
+  beforeAll(() => {
+    if (!existsSync(path.join(repoRoot, 'packages/cli/dist/main.js'))) throw new Error('build the CLI first: npm run build');
+    work = mkdtempSync(path.join(tmpdir(), prefix));
+  });
+  afterAll(() => rmSync(work!, { recursive: true, force: true }));
+  return () => work!;
+}
+
+export type CompatTool = 'duplicity' | 'ours';
+
+/** Runs a tool in `cwd` and returns what it printed; a failure throws with its exit code and both outputs. */
+export function runOk(tool: CompatTool, args: string[], env: NodeJS.ProcessEnv, cwd: string): string {
+  const r = spawnSync(tool === 'ours' ? TS_BIN : 'duplicity', args, { cwd, env, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${tool} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}

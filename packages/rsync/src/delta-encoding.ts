@@ -1,8 +1,29 @@
-// Delta commands (FORMAT.md §8.4): opcode numbers and the smallest-width encoding librsync uses.
+// Delta commands (FORMAT.md §8.4): opcode numbers, their fields, and the smallest-width encoding librsync uses.
+import { RsyncError } from './errors.js';
 export const OP_END = 0x00;
 export const OP_LITERAL_N1 = 0x41;
 export const OP_COPY = 0x45;
 export const OP_RESERVED = 0x55;
+
+/** A LITERAL opcode's length-field width in bytes (0: the opcode itself is the length, 1-64). */
+export function literalLengthWidth(op: number): number {
+  return op >= OP_LITERAL_N1 ? 1 << (op - OP_LITERAL_N1) : 0;
+}
+
+/** A COPY opcode's position and length field widths in bytes. */
+export function copyWidths(op: number): [position: number, length: number] {
+  return [1 << ((op - OP_COPY) >> 2), 1 << ((op - OP_COPY) & 3)];
+}
+
+/** The error for an opcode no delta holds (OP_RESERVED and above), at delta offset `at`. */
+export function reservedOpcode(op: number, at: number): RsyncError {
+  return new RsyncError('corrupt', `corrupt delta: reserved opcode 0x${op.toString(16).padStart(2, '0')} at offset ${at}`);
+}
+
+/** The error for a command of length 0, at delta offset `at`. */
+export function zeroLength(command: 'LITERAL' | 'COPY', at: number): RsyncError {
+  return new RsyncError('corrupt', `corrupt delta: ${command} of length 0 at offset ${at}`);
+}
 
 /** Index into [1, 2, 4, 8] of the narrowest width that holds `v`. */
 export function widthIndex(v: number): number {

@@ -6,7 +6,7 @@
 // applied only when that is safe: no COPY may read bytes an earlier command has already overwritten (an insertion
 // shifts data towards the end and is not safe; a deletion shifts it towards the start and is).
 import { fstatSync, ftruncateSync, readSync, writeSync } from 'node:fs';
-import { OP_COPY, OP_END, OP_LITERAL_N1, OP_RESERVED } from './delta-encoding.js';
+import { copyWidths, literalLengthWidth, OP_COPY, OP_END, OP_RESERVED, reservedOpcode, zeroLength } from './delta-encoding.js';
 import { RsyncError } from './errors.js';
 import { DELTA_MAGIC } from './params.js';
 
@@ -39,8 +39,6 @@ const PARSE_WINDOW = 64 << 10;
 
 /** Bytes moved per read and write of a COPY whose source is elsewhere. */
 const MOVE_PIECE = 1 << 20;
-
-const hex = (v: number) => `0x${v.toString(16).padStart(2, '0')}`;
 
 export class InPlacePatch {
   private constructor(
@@ -112,14 +110,14 @@ export class InPlacePatch {
       need(1, 'a command');
       const op = win[p++ - winAt]!;
       if (op === OP_END) break;
-      if (op >= OP_RESERVED) throw new RsyncError('corrupt', `corrupt delta: reserved opcode ${hex(op)} at offset ${at}`);
+      if (op >= OP_RESERVED) throw reservedOpcode(op, at);
       if (op < OP_COPY) {
         let len = op;
-        if (op >= OP_LITERAL_N1) {
-          const width = 1 << (op - OP_LITERAL_N1);
+        const width = literalLengthWidth(op);
+        if (width) {
           need(width, 'a LITERAL length');
           len = uint(width);
-          if (len === 0) throw new RsyncError('corrupt', `corrupt delta: LITERAL of length 0 at offset ${at}`);
+          if (len === 0) throw zeroLength('LITERAL', at);
         }
         if (p + len > delta.size) throw new RsyncError('input-ended', `delta is truncated: input ended inside a LITERAL at offset ${delta.size}`);
         commands.push({ at: out, literal: p, length: len });
@@ -128,12 +126,11 @@ export class InPlacePatch {
         out += len;
         continue;
       }
-      const pw = 1 << ((op - OP_COPY) >> 2);
-      const lw = 1 << ((op - OP_COPY) & 3);
+      const [pw, lw] = copyWidths(op);
       need(pw + lw, 'a COPY command');
       const from = uint(pw);
       const len = uint(lw);
-      if (len === 0) throw new RsyncError('corrupt', `corrupt delta: COPY of length 0 at offset ${at}`);
+      if (len === 0) throw zeroLength('COPY', at);
       reach = Math.max(reach, from + len);
       if (from !== out) {
         // Reading bytes an earlier command changed, or (source before the output, overlapping it) bytes this

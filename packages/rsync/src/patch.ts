@@ -1,5 +1,5 @@
 // Applying a delta (FORMAT.md §8.4) to a random-access basis, streaming the new file out.
-import { OP_COPY, OP_END, OP_LITERAL_N1, OP_RESERVED } from './delta-encoding.js';
+import { copyWidths, literalLengthWidth, OP_COPY, OP_END, OP_RESERVED, reservedOpcode, zeroLength } from './delta-encoding.js';
 import { RsyncError } from './errors.js';
 import { DELTA_MAGIC } from './params.js';
 
@@ -165,8 +165,6 @@ export interface PatchOptions {
   reuseOutput?: boolean;
 }
 
-const hex = (v: number) => `0x${v.toString(16).padStart(2, '0')}`;
-
 /**
  * Applies `delta` to `basis` and yields the new file. Throws RsyncError on a bad magic, a reserved
  * opcode, a zero-length or out-of-range COPY, or a delta without END.
@@ -185,14 +183,14 @@ export async function* patch(basis: PatchBasis, delta: AsyncIterable<Uint8Array>
     if (!r.has(1)) await r.need(1, 'a command');
     const op = r.u8();
     if (op === OP_END) break;
-    if (op >= OP_RESERVED) throw new RsyncError('corrupt', `corrupt delta: reserved opcode ${hex(op)} at offset ${at}`);
+    if (op >= OP_RESERVED) throw reservedOpcode(op, at);
     if (op < OP_COPY) {
       let len = op;
-      if (op >= OP_LITERAL_N1) {
-        const width = 1 << (op - OP_LITERAL_N1);
+      const width = literalLengthWidth(op);
+      if (width) {
         if (!r.has(width)) await r.need(width, 'a LITERAL length');
         len = r.uint(width);
-        if (len === 0) throw new RsyncError('corrupt', `corrupt delta: LITERAL of length 0 at offset ${at}`);
+        if (len === 0) throw zeroLength('LITERAL', at);
       }
       while (len > 0) {
         const piece = r.takeAvailable(len) ?? (await r.some(len));
@@ -201,12 +199,11 @@ export async function* patch(basis: PatchBasis, delta: AsyncIterable<Uint8Array>
         if (!out.put(piece)) yield* out.add(piece, false);
       }
     } else {
-      const pw = 1 << ((op - OP_COPY) >> 2);
-      const lw = 1 << ((op - OP_COPY) & 3);
+      const [pw, lw] = copyWidths(op);
       if (!r.has(pw + lw)) await r.need(pw + lw, 'a COPY command');
       const pos = r.uint(pw);
       let len = r.uint(lw);
-      if (len === 0) throw new RsyncError('corrupt', `corrupt delta: COPY of length 0 at offset ${at}`);
+      if (len === 0) throw zeroLength('COPY', at);
       if (pos + len > basis.size) {
         throw new RsyncError(
           'input-ended',
