@@ -80,6 +80,27 @@ describe.each(['duplicity', 'duplicity-ts'] as const)('%s before an incremental'
     expect(r.status, r.out).toBe(0);
   });
 
+  it('encrypted, a remote manifest of another host: exit 5, and the target and the archive dir stay as they were', () => {
+    const dir = fullBackup(tool, [], 'right passphrase');
+    // Changed content to write while the remote manifest is fetched and decrypted.
+    for (let i = 0; i < 40; i++) writeFileSync(path.join(dir, `src/f${i}.txt`), `file ${i}\n`.repeat(20_000));
+    const m = remoteManifest(dir);
+    const gnupghome = mkdtempSync(path.join(work, 'gpg-'));
+    const gpg = (args: string[], input?: Buffer) =>
+      spawnSync('gpg', ['--homedir', gnupghome, '--batch', '--pinentry-mode', 'loopback', '--passphrase', 'right passphrase', ...args], { input, env: { PATH: process.env.PATH } });
+    const plain = gpg(['--decrypt'], readFileSync(m));
+    expect(plain.status, plain.stderr?.toString()).toBe(0);
+    const forged = gpg(['--symmetric', '--output', '-'], Buffer.from(plain.stdout.toString('latin1').replace(/^Hostname .*$/m, 'Hostname elsewhere'), 'latin1'));
+    expect(forged.status, forged.stderr?.toString()).toBe(0);
+    writeFileSync(m, forged.stdout);
+    const listing = () => [readdirSync(path.join(dir, 't')).sort(), readdirSync(path.join(dir, 'cache', 'm')).filter((f) => f !== 'lockfile').sort()];
+    const before = listing();
+    const r = incremental(tool, dir, [], 'right passphrase');
+    expect(r.status, r.out).toBe(5);
+    expect(r.out).toContain('Manifests not equal because hosts or directories differ');
+    expect(listing()).toEqual(before);
+  });
+
   it('reports a remote manifest it cannot decrypt and goes on', () => {
     const dir = fullBackup(tool, [], 'right passphrase');
     const m = remoteManifest(dir);

@@ -99,6 +99,11 @@ export interface WriteSetOptions {
   log: BackupLog;
   /** Called as source bytes are read. */
   onProgress?(bytesRead: number): void;
+  /**
+   * A check still running while the set is written (the remote manifest's, which may unlock a key): nothing
+   * reaches the backend or the archive dir's set files before it settles, and its failure is the run's.
+   */
+  ready?: Promise<void>;
   /** Continue a partial set (resume.ts): replay up to its kept volumes, then write on. */
   resume?: ResumePoint;
 }
@@ -128,7 +133,7 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   const sigPart = formatFileName({ type: sigType, kind: 'signature', ...times, partial: true }, fmt);
 
   const encoding: VolumeEncoding = encrypted ? { kind: 'pgp', options: o.encrypt! } : compressed ? { kind: 'gzip' } : { kind: 'plain' };
-  const uploader = o.dryRun ? null : new Uploader(o.backend, o.concurrency ?? 1);
+  const uploader = o.dryRun ? null : new Uploader(o.backend, o.concurrency ?? 1, o.ready);
   // The sigtar starts under a dotfile name (ignored by every name parser, §1.6) and becomes
   // `.sigtar.part` once the first volume is written, as duplicity does (§11.8).
   const metaDir = o.dryRun ? o.tempDir : o.archiveDir;
@@ -152,6 +157,7 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
     uploader,
     resume: o.resume,
     onVolume: async (v, size) => {
+      await o.ready;
       stats.totalDestinationSizeChange += size;
       manifest.volumes.set(v.number, v);
       if (o.dryRun) return;

@@ -13,10 +13,13 @@ export class Uploader {
   constructor(
     private readonly backend: Backend,
     private readonly concurrency = 1,
+    /** Settles before the first upload starts; its failure is every enqueue's (WriteSetOptions.ready). */
+    private readonly ready?: Promise<void>,
   ) {}
 
-  /** Starts uploading `file` as `name`; waits first while `concurrency` uploads are running. */
+  /** Starts uploading `file` as `name`; waits first for `ready`, and while `concurrency` uploads are running. */
   async enqueue(name: string, file: string, size: number, keepLocal = false): Promise<void> {
+    await this.ready;
     while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
     this.throwIfFailed();
     const p = this.upload(name, file, size, keepLocal).then(
