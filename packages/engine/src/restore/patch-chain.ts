@@ -16,6 +16,8 @@ type StageDir = Pick<ReadContext, 'tempDir'>;
 
 /** A delta bigger than this is spooled to a temp file rather than held in memory while it waits. */
 const IN_MEMORY = 1 << 20;
+/** Delta bytes of one file held in memory at most (a long chain of small deltas spools the rest). */
+const IN_MEMORY_TOTAL = 16 << 20;
 
 /** Streams base + diffs into the final content; a snapshot with no later diff streams straight through. */
 export async function* chainContent(ctx: StageDir, base: SetEntry, diffs: SetEntry[]): AsyncGenerator<Uint8Array> {
@@ -56,8 +58,9 @@ export async function* chainContent(ctx: StageDir, base: SetEntry, diffs: SetEnt
 
 /**
  * Writes the content of base + diffs into `fd`, a new empty file open for reading and writing. The diffs are read
- * newest first (each kept in memory when small, else spooled to a temp file) while they can be applied in place;
- * the older ones are patched as `chainContent` does into `fd`, and the newer ones are then applied over it.
+ * newest first (each kept in memory when small, up to 16 MiB in all, else spooled to a temp file) while they can be
+ * applied in place; the older ones are patched as `chainContent` does into `fd`, and the newer ones are then applied
+ * over it.
  * `inMemory`: the largest delta kept in memory (tests set it low to use the spool).
  */
 export async function writeChain(
@@ -71,12 +74,14 @@ export async function writeChain(
   const diffs = [...chain];
   const inPlace: { patch: InPlacePatch; delta: ReadDelta }[] = [];
   const read: ReadDelta[] = [];
+  let held = 0;
   try {
     let streamed = diffs.length;
     while (streamed > 0) {
       const diff = diffs[streamed - 1];
-      const delta = await readDelta(ctx, diff.body, pieces, o.inMemory ?? IN_MEMORY);
+      const delta = await readDelta(ctx, diff.body, pieces, Math.min(o.inMemory ?? IN_MEMORY, IN_MEMORY_TOTAL - held));
       read.push(delta);
+      if (delta.inMemory) held += delta.bytes.size;
       let patch: InPlacePatch;
       try {
         patch = InPlacePatch.parse(delta.bytes);
@@ -106,6 +111,7 @@ export async function writeChain(
 /** A diff's delta, read whole: its bytes, and the same bytes as a stream again. */
 interface ReadDelta {
   bytes: DeltaBytes;
+  inMemory: boolean;
   stream(): AsyncIterable<Uint8Array>;
   close(): void;
 }
@@ -119,7 +125,7 @@ async function readDelta(ctx: StageDir, body: AsyncIterable<Uint8Array>, pieces:
     const r = await it.next();
     if (r.done) {
       const bytes = deltaInMemory(Buffer.concat(parts, len));
-      return { bytes, stream: () => piecesOf(bytes), close() {} };
+      return { bytes, inMemory: true, stream: () => piecesOf(bytes), close() {} };
     }
     // Body pieces are valid until the next is asked for.
     parts.push(Buffer.from(r.value));
@@ -142,7 +148,7 @@ async function readDelta(ctx: StageDir, body: AsyncIterable<Uint8Array>, pieces:
       }
     })());
     const bytes = deltaInFile(spool, size);
-    return { bytes, stream: () => piecesOf(bytes), close: () => closeSync(spool) };
+    return { bytes, inMemory: false, stream: () => piecesOf(bytes), close: () => closeSync(spool) };
   } catch (err) {
     closeSync(spool);
     throw err;
