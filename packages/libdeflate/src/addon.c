@@ -171,27 +171,48 @@ static int random_runs(const uint8_t *in, size_t n, size_t runs[2 * RUN_MAX]) {
   return count;
 }
 
-/* `in` as gzip members (see above) in `out`; 0 if they do not fit. */
-static size_t gzip_runs(struct libdeflate_compressor *c, const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
+/* How one kind of output writes a part to deflate and a run to store: the bytes written, 0 if they do not fit. */
+typedef struct {
+  size_t (*deflated)(void *ctx, const uint8_t *in, size_t n, uint8_t *out, size_t cap);
+  size_t (*stored)(const uint8_t *in, size_t n, uint8_t *out, size_t cap);
+  void *ctx;
+} run_writer_t;
+
+/*
+ * in[0..n) with its random-looking runs stored and the parts between them deflated, in `out`: the bytes written,
+ * or 0 when it has no such runs or something did not fit (the caller then deflates it whole).
+ */
+static size_t write_runs(const run_writer_t *w, const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
   size_t runs[2 * RUN_MAX];
   int count = random_runs(in, n, runs);
-  if (count <= 0) return libdeflate_gzip_compress(c, in, n, out, cap);
+  if (count <= 0) return 0;
   size_t o = 0;
   size_t at = 0;
   for (int i = 0; i <= count; i++) {
     size_t end = i < count ? runs[2 * i] : n;
     if (end > at) {
-      size_t m = libdeflate_gzip_compress(c, in + at, end - at, out + o, cap - o);
-      if (m == 0) return libdeflate_gzip_compress(c, in, n, out, cap);
+      size_t m = w->deflated(w->ctx, in + at, end - at, out + o, cap - o);
+      if (m == 0) return 0;
       o += m;
     }
     if (i == count) break;
-    size_t m = stored_member(in + end, runs[2 * i + 1] - end, out + o, cap - o);
-    if (m == 0) return libdeflate_gzip_compress(c, in, n, out, cap);
+    size_t m = w->stored(in + end, runs[2 * i + 1] - end, out + o, cap - o);
+    if (m == 0) return 0;
     o += m;
     at = runs[2 * i + 1];
   }
   return o;
+}
+
+static size_t gzip_member(void *compressor, const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
+  return libdeflate_gzip_compress(compressor, in, n, out, cap);
+}
+
+/* `in` as gzip members (see above) in `out`; 0 if they do not fit. */
+static size_t gzip_runs(struct libdeflate_compressor *c, const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
+  const run_writer_t members = {gzip_member, stored_member, c};
+  size_t m = write_runs(&members, in, n, out, cap);
+  return m ? m : libdeflate_gzip_compress(c, in, n, out, cap);
 }
 
 /* Runs on a pool thread: no JS here. */
@@ -530,6 +551,15 @@ static size_t deflated_part(const uint8_t *in, size_t in_len, uint8_t *out, size
   return n;
 }
 
+/* deflated_part for write_runs: `error` is where its failure goes (a failure also ends write_runs, returning 0). */
+static size_t segment_part(void *error, const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
+  return deflated_part(in, n, out, cap, (const char **)error);
+}
+
+static size_t open_stored_blocks(const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
+  return stored_blocks(in, n, out, cap, 0);
+}
+
 /* Runs on a pool thread: no JS here. */
 static void segment_execute(napi_env env, void *data) {
   (void)env;
@@ -553,31 +583,12 @@ static void segment_execute(napi_env env, void *data) {
     return;
   }
   const job_io_t *io = &job->head.io;
-  size_t runs[2 * RUN_MAX];
-  int count = random_runs(io->in, io->in_len, runs);
-  if (count > 0) {
-    /* Random-looking runs as stored blocks, the rest deflated part by part (see gzip_runs). */
-    size_t o = 0;
-    size_t at = 0;
-    for (int i = 0; i <= count && o != SIZE_MAX; i++) {
-      size_t end = i < count ? runs[2 * i] : io->in_len;
-      if (end > at) {
-        size_t m = deflated_part(io->in + at, end - at, io->out + o, io->out_len - o, &job->error);
-        if (job->error) return;
-        o = m ? o + m : SIZE_MAX;
-      }
-      if (i == count || o == SIZE_MAX) break;
-      size_t m = stored_blocks(io->in + end, runs[2 * i + 1] - end, io->out + o, io->out_len - o, 0);
-      o = m ? o + m : SIZE_MAX;
-      at = runs[2 * i + 1];
-    }
-    if (o != SIZE_MAX) {
-      job->head.result = o;
-      return;
-    }
-  }
+  /* Random-looking runs as stored blocks, none final, the rest deflated part by part (see gzip_runs). */
+  const run_writer_t parts = {segment_part, open_stored_blocks, (void *)&job->error};
+  size_t m = write_runs(&parts, io->in, io->in_len, io->out, io->out_len);
+  if (job->error) return;
   /* No runs, or the parts did not fit: the segment deflated whole. */
-  job->head.result = deflated_part(io->in, io->in_len, io->out, io->out_len, &job->error);
+  job->head.result = m ? m : deflated_part(io->in, io->in_len, io->out, io->out_len, &job->error);
 }
 
 static void segment_complete(napi_env env, napi_status status, void *data) {

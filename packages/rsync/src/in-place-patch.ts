@@ -84,17 +84,15 @@ export class InPlacePatch {
     let reach = 0;
     // Output already overwritten by earlier commands (COPYs onto themselves change nothing), as merged ranges in
     // output order; every range ends at or before `out`, so one that ends after a COPY's start is the last one.
-    let dirtyEnd = -1;
     const dirty: [number, number][] = [];
     let safe = true;
     const markDirty = (start: number, end: number) => {
       const last = dirty[dirty.length - 1];
       if (last && last[1] === start) last[1] = end;
       else dirty.push([start, end]);
-      dirtyEnd = end;
     };
     const touchesDirty = (start: number, end: number): boolean => {
-      if (start >= dirtyEnd) return false;
+      if (dirty.length === 0 || start >= dirty[dirty.length - 1]![1]) return false;
       // The last range starting before `end`, by binary search.
       let lo = 0;
       let hi = dirty.length;
