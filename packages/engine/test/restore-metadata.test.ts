@@ -138,6 +138,37 @@ describe('small files created on a helper thread', () => {
       expect([st.mode & 0o7777, Math.floor(st.mtimeMs / 1000)]).toEqual([0o555, 1300000000 + d]);
     }
   });
+  it('many small directories, nested and read-only, get their mode and mtime after their files while the helper goes on', async () => {
+    // Each directory holds fewer files than a batch, so a batch spans many directories and each
+    // directory's metadata waits for the batch that holds its last file.
+    const entries: object[] = [{ name: 'snapshot/./', type: 'dir', mode: 0o755, mtime: 1500000000 }];
+    const dirs = new Map<string, number>();
+    const files = new Map<string, string>();
+    for (let d = 0; d < 120; d++) {
+      const dir = `d${String(d).padStart(3, '0')}`;
+      dirs.set(dir, 1300000000 + d);
+      entries.push({ name: `snapshot/${dir}/`, type: 'dir', mode: 0o555, mtime: 1300000000 + d });
+      for (let f = 0; f < 3; f++) {
+        files.set(`${dir}/f${f}`, `${dir}/f${f} `.repeat(d + f));
+        entries.push({ name: `snapshot/${dir}/f${f}`, type: 'file', data: `${dir}/f${f} `, repeat: d + f, mtime: 1200000000 });
+      }
+      if (d % 10 === 0) {
+        // A read-only subdirectory with files, closed before its parent's next file.
+        dirs.set(`${dir}/sub`, 1310000000 + d);
+        entries.push({ name: `snapshot/${dir}/sub/`, type: 'dir', mode: 0o555, mtime: 1310000000 + d });
+        files.set(`${dir}/sub/g`, 'g'.repeat(d));
+        entries.push({ name: `snapshot/${dir}/sub/g`, type: 'file', data: 'g', repeat: d, mtime: 1200000000 });
+        files.set(`${dir}/zz`, 'zz');
+        entries.push({ name: `snapshot/${dir}/zz`, type: 'file', data: 'zz', mtime: 1200000000 });
+      }
+    }
+    const out = await restoreCrafted(entries, { restoreOwnership: false });
+    for (const [name, data] of files) expect([name, readFileSync(path.join(out, name), 'latin1') === data]).toEqual([name, true]);
+    for (const [dir, mtime] of dirs) {
+      const st = lstatSync(path.join(out, dir));
+      expect([dir, st.mode & 0o7777, Math.floor(st.mtimeMs / 1000)]).toEqual([dir, 0o555, mtime]);
+    }
+  });
 });
 
 describe('--file-to-restore', () => {

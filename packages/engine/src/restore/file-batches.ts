@@ -9,8 +9,9 @@
  * per call. Memory stays bounded: at most MAX_BATCHES batches of BATCH_BYTES are in flight.
  *
  * The helper runs from source text (an eval worker, as file-hash.ts does), so it works alike from
- * src/ under vitest and from dist/. Callers must drain() before anything that depends on the files
- * being there: a directory's mode and mtime are set only after its files were created.
+ * src/ under vitest and from dist/. What depends on the files queued so far being there (a
+ * directory's mode and mtime, set only after its files were created) goes to afterQueued(), which
+ * runs it once they are, without stopping the caller; drain() waits for everything.
  */
 import { Worker } from 'node:worker_threads';
 import type { ReadLog } from './remote-file.js';
@@ -116,6 +117,8 @@ export class FileBatches {
   private nextId = 0;
   private error: Error | undefined;
   private wake: (() => void) | undefined;
+  /** Work waiting for the files queued before it (afterQueued): by the id of the last batch they are in. */
+  private readonly after: { id: number; run: () => void }[] = [];
 
   constructor(
     private readonly log: ReadLog,
@@ -147,7 +150,18 @@ export class FileBatches {
     return this.jobs.length > 0 || this.inFlight.size > 0;
   }
 
-  /** Waits until every queued file exists with its metadata; throws the first failure. */
+  /**
+   * Runs `run` once every file queued so far exists with its metadata (at once when none is
+   * pending). Its failure is the next add()'s or drain()'s. The files not yet posted are posted
+   * first, so that it does not wait for a batch to fill.
+   */
+  async afterQueued(run: () => void): Promise<void> {
+    if (this.jobs.length) await this.send();
+    if (this.inFlight.size === 0) return run();
+    this.after.push({ id: this.nextId - 1, run });
+  }
+
+  /** Waits until every queued file exists with its metadata and what waited for them ran; throws the first failure. */
   async drain(): Promise<void> {
     if (this.jobs.length) await this.send();
     while (this.inFlight.size > 0 && !this.error) await new Promise<void>((resolve) => (this.wake = resolve));
@@ -216,6 +230,14 @@ export class FileBatches {
       this.error ??= Object.assign(new Error(r.message ?? `failed to write ${f.path.toString()}`), { code: r.code });
     }
     this.spare.push(m.data);
+    // Batches come back in the order they were posted: what waited for this one can run.
+    while (this.after.length && this.after[0]!.id <= m.id && !this.error) {
+      try {
+        this.after.shift()!.run();
+      } catch (err) {
+        this.error ??= err as Error;
+      }
+    }
     this.poke();
   }
 

@@ -162,14 +162,19 @@ export class TargetWriter {
     }
   }
 
-  /** Sets owner, mode and mtime of directories whose contents are complete (those not above `rel`). */
-  private closeDirsNotAbove(rel: Index | null): void {
+  /**
+   * Sets owner, mode and mtime of directories whose contents are complete (those not above `rel`),
+   * once the small files queued in them exist: the helper thread goes on creating them meanwhile.
+   */
+  private async closeDirsNotAbove(rel: Index | null): Promise<void> {
     if (rel && this.opts.deferDirMetadata) return;
     while (this.pending.length) {
       const top = this.pending[this.pending.length - 1];
       if (rel && top.rel.length < rel.length && top.rel.every((c, i) => c.equals(rel[i]))) break;
       this.pending.pop();
-      this.applyMetadata(top.path, top.header, false);
+      const apply = () => this.applyMetadata(top.path, top.header, false);
+      if (this.batches?.busy) await this.batches.afterQueued(apply);
+      else apply();
     }
   }
 
@@ -223,9 +228,7 @@ export class TargetWriter {
    */
   async write(rel: Index, h: TarHeader, content?: AsyncIterable<Uint8Array>, writeInto?: (fd: number, pieces: PieceWriter) => Promise<void>): Promise<void> {
     TargetWriter.checkIndex(rel);
-    // A directory's mode and mtime are set once the files created in it are there.
-    if (this.batches?.busy && this.closesDir(rel)) await this.batches.drain();
-    this.closeDirsNotAbove(rel);
+    await this.closeDirsNotAbove(rel);
     this.ensureParents(rel);
     const p = this.pathOf(rel);
     const isRoot = rel.length === 0;
@@ -332,7 +335,7 @@ export class TargetWriter {
   /** Applies the metadata of every directory still open, deepest first, the root last. */
   async finish(): Promise<void> {
     await this.batches?.drain();
-    this.closeDirsNotAbove(null);
+    await this.closeDirsNotAbove(null);
   }
 
   /**
@@ -342,13 +345,6 @@ export class TargetWriter {
    */
   async abandon(): Promise<void> {
     await this.batches?.drain().catch(() => undefined);
-  }
-
-  /** Whether writing `rel` closes an open directory (closeDirsNotAbove would pop one). */
-  private closesDir(rel: Index): boolean {
-    if (this.opts.deferDirMetadata) return false;
-    const top = this.pending[this.pending.length - 1];
-    return top !== undefined && !(top.rel.length < rel.length && top.rel.every((c, i) => c.equals(rel[i])));
   }
 
   private smallFile(p: Buffer, h: TarHeader): SmallFile {
