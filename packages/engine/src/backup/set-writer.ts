@@ -526,17 +526,29 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
 
   // Signatures: remote copy (gzip, plain or encrypted), then the cache's `.sigtar.gz` (§11.7).
   const cacheSig = path.join(o.archiveDir, sigLocal);
+  // Gzipped under the run's dotfile name, then renamed: a disk that fills up meanwhile must not leave a
+  // truncated `.sigtar.gz` under the name of a complete one (the next run deletes the dotfile).
+  const gzipCacheSig = async () => {
+    const temp = path.join(o.archiveDir, `.duplicity-ts-${process.pid}-${o.time}.sigtar.gz`);
+    try {
+      await gzipFile(sigtarPath, temp);
+      await rename(temp, cacheSig);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+  };
   if (compressed) {
     const gzipped = sigtar.gzipCopyPath;
     if (gzipped) await rename(gzipped, cacheSig);
-    else await gzipFile(sigtarPath, cacheSig);
+    else await gzipCacheSig();
     await uploader!.enqueue(sigRemote, cacheSig, await sizeOf(cacheSig), true);
   } else {
     // The remote copy (encryption on the main thread) and the cache copy (deflate on the pool) at once.
     const remoteFile = path.join(o.tempDir, 'sigtar.remote');
     const [closed] = await Promise.all([
       encodeFile(sigtarPath, remoteFile, encrypted ? { kind: 'pgp', options: o.encrypt! } : { kind: 'plain' }),
-      gzipFile(sigtarPath, cacheSig),
+      gzipCacheSig(),
     ]);
     await uploader!.enqueue(sigRemote, closed.path, closed.size);
   }
