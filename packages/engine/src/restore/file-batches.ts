@@ -151,14 +151,13 @@ export class FileBatches {
   }
 
   /**
-   * Runs `run` once every file queued so far exists with its metadata (at once when none is
-   * pending). Its failure is the next add()'s or drain()'s. The files not yet posted are posted
-   * first, so that it does not wait for a batch to fill.
+   * Runs `run` once every file queued so far exists with its metadata: at once when none is
+   * pending, else when the batch holding the last of them comes back (the one still filling, if
+   * any, which is posted when full or at drain()). Its failure is the next add()'s or drain()'s.
    */
-  async afterQueued(run: () => void): Promise<void> {
-    if (this.jobs.length) await this.send();
-    if (this.inFlight.size === 0) return run();
-    this.after.push({ id: this.nextId - 1, run });
+  afterQueued(run: () => void): void {
+    if (!this.busy) return run();
+    this.after.push({ id: this.jobs.length ? this.nextId : this.nextId - 1, run });
   }
 
   /** Waits until every queued file exists with its metadata and what waited for them ran; throws the first failure. */

@@ -166,14 +166,14 @@ export class TargetWriter {
    * Sets owner, mode and mtime of directories whose contents are complete (those not above `rel`),
    * once the small files queued in them exist: the helper thread goes on creating them meanwhile.
    */
-  private async closeDirsNotAbove(rel: Index | null): Promise<void> {
+  private closeDirsNotAbove(rel: Index | null): void {
     if (rel && this.opts.deferDirMetadata) return;
     while (this.pending.length) {
       const top = this.pending[this.pending.length - 1];
       if (rel && top.rel.length < rel.length && top.rel.every((c, i) => c.equals(rel[i]))) break;
       this.pending.pop();
       const apply = () => this.applyMetadata(top.path, top.header, false);
-      if (this.batches?.busy) await this.batches.afterQueued(apply);
+      if (this.batches) this.batches.afterQueued(apply);
       else apply();
     }
   }
@@ -228,7 +228,7 @@ export class TargetWriter {
    */
   async write(rel: Index, h: TarHeader, content?: AsyncIterable<Uint8Array>, writeInto?: (fd: number, pieces: PieceWriter) => Promise<void>): Promise<void> {
     TargetWriter.checkIndex(rel);
-    await this.closeDirsNotAbove(rel);
+    this.closeDirsNotAbove(rel);
     this.ensureParents(rel);
     const p = this.pathOf(rel);
     const isRoot = rel.length === 0;
@@ -335,7 +335,7 @@ export class TargetWriter {
   /** Applies the metadata of every directory still open, deepest first, the root last. */
   async finish(): Promise<void> {
     await this.batches?.drain();
-    await this.closeDirsNotAbove(null);
+    this.closeDirsNotAbove(null);
   }
 
   /**
