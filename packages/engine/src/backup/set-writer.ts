@@ -529,7 +529,8 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   // Gzipped under the run's dotfile name, then renamed: a disk that fills up meanwhile must not leave a
   // truncated `.sigtar.gz` under the name of a complete one (the next run deletes the dotfile).
   const gzipCacheSig = async () => {
-    const temp = path.join(o.archiveDir, `.duplicity-ts-${process.pid}-${o.time}.sigtar.gz`);
+    // The gzipped copy's name (sigGzipTemp): that copy, when there was one, went stale and is gone.
+    const temp = `${sigTemp}.gz`;
     try {
       await gzipFile(sigtarPath, temp);
       await rename(temp, cacheSig);
