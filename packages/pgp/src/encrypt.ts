@@ -41,9 +41,8 @@ export interface EncryptOptions {
   /** The signature's hash (RFC 4880 §9.4 id, gpg's --digest-algo); default SHA-512 as gpg (DSA: its q size). */
   digest?: number;
   /**
-   * zlib level 0-9. Default 5: gpg deflates at level 6 but with an 8 KiB window; level 5 with zlib's full 32 KiB
-   * window makes output as small or smaller (measured on text: 6.64 MB vs gpg's 6.77 MB for 32 MiB) in 40 % less
-   * CPU time than level 6. Level 0 writes no Compressed packet, as gpg's -z 0.
+   * Level 0-9 (gpg's -z). Default: parallel-deflate.ts's DEFAULT_LEVEL, the cheapest level whose output is still
+   * no bigger than gpg's. Level 0 writes no Compressed packet, as gpg's -z 0.
    */
   compressLevel?: number;
   /**
@@ -90,7 +89,7 @@ async function* encryptMessage(src: AsyncIterable<Uint8Array>, o: EncryptOptions
   const compressAlgo = o.compress === false || o.compressLevel === 0 ? 0 : (o.compressAlgo ?? (publicKey ? ALGO_ZLIB : ALGO_ZIP));
   if (compressAlgo !== 0 && compressAlgo !== ALGO_ZIP && compressAlgo !== ALGO_ZLIB) throw new PgpError(`cannot write compression algorithm ${compressAlgo}`);
   let inner: AsyncIterable<Uint8Array[]> = signedLiteral(src, signer);
-  if (compressAlgo) inner = compressed(inner, compressAlgo, o.compressLevel ?? 5, o.held);
+  if (compressAlgo) inner = compressed(inner, compressAlgo, o.compressLevel, o.held);
 
   // Each batch of pieces is staged (copied) by the writer before the next is asked for, as the layers below need.
   if (sealerAvailable()) {
@@ -187,7 +186,7 @@ async function* signedLiteral(src: AsyncIterable<Uint8Array>, signer: Signer | u
 }
 
 /** A Compressed packet around `src`, deflated on the thread pool (parallel-deflate.ts), as batches of pieces. */
-async function* compressed(src: AsyncIterable<Uint8Array[]>, algo: number, level: number, held?: { bytes: number }): AsyncGenerator<Uint8Array[]> {
+async function* compressed(src: AsyncIterable<Uint8Array[]>, algo: number, level: number | undefined, held?: { bytes: number }): AsyncGenerator<Uint8Array[]> {
   const frame = new PartialBodyWriter(Tag.Compressed);
   let out = frame.write(Buffer.from([algo]));
   for await (const batch of parallelDeflate(src, algo === ALGO_ZLIB, level, held)) {

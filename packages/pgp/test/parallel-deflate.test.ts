@@ -6,6 +6,9 @@
  */
 import { isAvailable } from '@duplicity-ts/libdeflate';
 import fc from 'fast-check';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parallelDeflate } from '../src/parallel-deflate.js';
@@ -56,7 +59,7 @@ async function* source(data: Buffer, chunk: number): AsyncGenerator<Uint8Array[]
   }
 }
 
-async function deflate(data: Buffer, zlibFormat: boolean, level: number, segmentSize: number, chunk: number, useLibdeflate: boolean): Promise<Buffer> {
+async function deflate(data: Buffer, zlibFormat: boolean, level: number | undefined, segmentSize: number, chunk: number, useLibdeflate: boolean): Promise<Buffer> {
   // The switch is read when the stream starts (and by the Adler-32 it makes): node:zlib and the JS Adler-32 with it.
   if (!useLibdeflate) process.env.DUPLICITY_TS_NO_LIBDEFLATE = '1';
   const out: Buffer[] = [];
@@ -123,6 +126,18 @@ describe('gpg', () => {
     const deflated = await deflate(Buffer.concat([lit, data]), zlibFormat, 6, segment, 50_000, useLibdeflate);
     return Buffer.concat([Buffer.from([0xa3, zlibFormat ? 2 : 1]), deflated]);
   }
+
+  it.each(engines)('at the default level, %s writes real text no bigger than gpg compresses it', async (_name, useLibdeflate) => {
+    // TypeScript's own declaration files (3.7 MB of real source text, pinned by the lock file).
+    const lib = dirname(createRequire(import.meta.url).resolve('typescript'));
+    const text = Buffer.concat(readdirSync(lib).filter((n) => n.endsWith('.d.ts')).sort().map((n) => readFileSync(join(lib, n))));
+    expect(text.length).toBeGreaterThan(3 << 20);
+    const ours = await deflate(text, false, undefined, 1 << 20, 65536, useLibdeflate);
+    expect(zlib.inflateRawSync(ours).equals(text)).toBe(true);
+    // gpg's whole message (its Compressed packet plus ~100 bytes of packets around it) at its default ZIP level.
+    const gpg = home.ok(['--compress-algo', 'zip', '--s2k-count', '65536', '--symmetric'], text, 'level test');
+    expect(ours.length).toBeLessThanOrEqual(gpg.length);
+  });
 
   it.each(engines)('inflates the segments of %s in ZIP and ZLIB packets as one stream', async (_name, useLibdeflate) => {
     await fc.assert(
