@@ -5,7 +5,7 @@
  * JavaScript. RSA and Ed25519 go through node:crypto; DSA is a few lines of BigInt arithmetic (FIPS 186-4 §4.6)
  * and ECDSA lives in ecdsa.ts, because node:crypto cannot sign or verify a precomputed DSA or ECDSA digest.
  */
-import { createPrivateKey, createPublicKey, privateEncrypt, publicDecrypt, randomBytes, sign as edSign, verify as edVerify, constants } from 'node:crypto';
+import { createPrivateKey, createPublicKey, privateDecrypt, privateEncrypt, publicDecrypt, randomBytes, sign as edSign, verify as edVerify, constants, type KeyObject } from 'node:crypto';
 import { fromBigInt, modInv, modPow, toBigInt } from './mpi.js';
 import { ecdsaSign, ecdsaVerify, nistCurve } from './ecdsa.js';
 
@@ -61,6 +61,49 @@ export function canSignNatively(p: KeyParams): boolean {
   return [PK_RSA, PK_RSA_SIGN, PK_DSA, PK_ECDSA, PK_EDDSA_LEGACY, PK_ED25519].includes(p.algorithm);
 }
 
+/** node:crypto key objects of unlocked RSA keys, by their private parameters (built once per key, not per use). */
+const rsaKeys = new WeakMap<object, KeyObject>();
+
+/** An unlocked RSA key (OpenPGP's n, e, d, p, q) as a node:crypto private key, with its CRT values. */
+function rsaPrivateKey(p: KeyParams): KeyObject {
+  const priv = p.privateParams;
+  if (!priv) throw new Error('secret key is locked');
+  let key = rsaKeys.get(priv);
+  if (key) return key;
+  const [n, e, d, pp, q] = [p.publicParams.n, p.publicParams.e, priv.d, priv.p, priv.q].map((v, i) => toBigInt(bytes(v, 'rsa' + i)));
+  const jwk = {
+    kty: 'RSA', n: b64u(fromBigInt(n!)), e: b64u(fromBigInt(e!)), d: b64u(fromBigInt(d!)),
+    p: b64u(fromBigInt(pp!)), q: b64u(fromBigInt(q!)),
+    dp: b64u(fromBigInt(d! % (pp! - 1n))), dq: b64u(fromBigInt(d! % (q! - 1n))), qi: b64u(fromBigInt(modInv(q!, pp!))),
+  };
+  key = createPrivateKey({ key: jwk, format: 'jwk' });
+  rsaKeys.set(priv, key);
+  return key;
+}
+
+/** True for the RSA keys rsaDecryptBlock serves. */
+export function isRsa(p: KeyParams): boolean {
+  return p.algorithm === PK_RSA || p.algorithm === 2 /* RSA encrypt-only */;
+}
+
+/**
+ * The raw RSA decryption c^d mod n of a PKESK's MPI, as the modulus's length in bytes (EME-PKCS1-v1_5 still
+ * wrapped: session-key.ts removes it). In OpenSSL, constant-time and blinded, at ~1/30 of the time openpgp.js
+ * takes: node 20 refuses PKCS#1 v1.5 decryption (the Marvin attack), so openpgp.js falls back to BigInt
+ * arithmetic, ~60 ms per 3072-bit key, once per volume in a restore. Without padding node still does it.
+ */
+export function rsaDecryptBlock(p: KeyParams, c: Uint8Array): Buffer {
+  const n = bytes(p.publicParams.n, 'n');
+  let k = n.length;
+  for (let i = 0; i < n.length && n[i] === 0; i++) k--;
+  let start = 0;
+  while (start < c.length && c[start] === 0) start++;
+  if (c.length - start > k) throw new Error('Decryption error');
+  const block = Buffer.alloc(k);
+  block.set(c.subarray(start), k - (c.length - start));
+  return privateDecrypt({ key: rsaPrivateKey(p), padding: constants.RSA_NO_PADDING }, block);
+}
+
 /** Signature MPIs (or raw fields) for `digest`. */
 export function signDigest(p: KeyParams, hashNode: string, digest: Buffer): Buffer[] {
   const priv = p.privateParams;
@@ -68,15 +111,8 @@ export function signDigest(p: KeyParams, hashNode: string, digest: Buffer): Buff
   switch (p.algorithm) {
     case PK_RSA:
     case PK_RSA_SIGN: {
-      const [n, e, d, pp, q] = [p.publicParams.n, p.publicParams.e, priv.d, priv.p, priv.q].map((v, i) => toBigInt(bytes(v, 'rsa' + i)));
-      const jwk = {
-        kty: 'RSA', n: b64u(fromBigInt(n!)), e: b64u(fromBigInt(e!)), d: b64u(fromBigInt(d!)),
-        p: b64u(fromBigInt(pp!)), q: b64u(fromBigInt(q!)),
-        dp: b64u(fromBigInt(d! % (pp! - 1n))), dq: b64u(fromBigInt(d! % (q! - 1n))), qi: b64u(fromBigInt(modInv(q!, pp!))),
-      };
-      const key = createPrivateKey({ key: jwk, format: 'jwk' });
       const info = Buffer.concat([Buffer.from(DIGEST_INFO[hashNode]!, 'hex'), digest]);
-      return [privateEncrypt({ key, padding: constants.RSA_PKCS1_PADDING }, info)];
+      return [privateEncrypt({ key: rsaPrivateKey(p), padding: constants.RSA_PKCS1_PADDING }, info)];
     }
     case PK_EDDSA_LEGACY:
     case PK_ED25519: {

@@ -9,6 +9,7 @@ import * as openpgp from 'openpgp';
 import { cipherInfo, openCipher, type CipherInfo } from './cipher-algorithms.js';
 import { deriveKey, encodeS2K, parseS2K, type S2K } from './s2k.js';
 import type { KeyPacket } from './keyring.js';
+import { isRsa, rsaDecryptBlock } from './key-material.js';
 import { AEAD_TAG, aeadMode, aeadOpen } from './aead-modes.js';
 
 /** A session key; `cipher` is unknown for v6 PKESK and v5/v6 SKESK, whose data packet names it instead. */
@@ -93,7 +94,8 @@ export function encodeSkesk(passphrase: string, session: Required<SessionKey>): 
   return Buffer.concat([Buffer.from([4, cipher.id]), encodeS2K(s2k), esk]);
 }
 
-type Pkesk = { publicKeyID: { toHex(): string }; publicKeyAlgorithm: number; sessionKey: Uint8Array; sessionKeyAlgorithm: number;
+type Pkesk = { version: number; publicKeyID: { toHex(): string }; publicKeyAlgorithm: number; sessionKey: Uint8Array; sessionKeyAlgorithm: number;
+  encrypted?: { c?: Uint8Array };
   read(b: Uint8Array): void; write(): Uint8Array; encrypt(k: unknown): Promise<void>; decrypt(k: unknown): Promise<void> };
 
 export function parsePkesk(b: Buffer): Pkesk {
@@ -103,10 +105,32 @@ export function parsePkesk(b: Buffer): Pkesk {
 }
 
 export async function pkeskSessionKey(p: Pkesk, secret: KeyPacket): Promise<SessionKey> {
+  if (p.version === 3 && isRsa(secret) && p.publicKeyAlgorithm === secret.algorithm && p.encrypted?.c) {
+    return rsaSessionKey(rsaDecryptBlock(secret, p.encrypted.c));
+  }
   await p.decrypt(secret);
   // v6 PKESKs carry no cipher id: the SEIPD v2 packet names it.
   const cipher = p.sessionKeyAlgorithm ? cipherInfo(p.sessionKeyAlgorithm) : undefined;
   return { cipher, key: Buffer.from(p.sessionKey) };
+}
+
+/**
+ * The session key in an RSA-decrypted v3 PKESK block (RFC 4880 §5.1, §13.1.2): 00 02, at least eight nonzero
+ * padding octets, 00, then the cipher id, the key and its two-octet checksum. Every way this can be wrong gives
+ * the same error, as openpgp.js's decoding does, so a forged packet learns nothing from the message.
+ */
+function rsaSessionKey(em: Buffer): SessionKey {
+  let sep = 0;
+  for (let i = 2; i < em.length; i++) if (em[i] === 0) { sep = i; break; }
+  const m = em.subarray(sep + 1);
+  const key = m.subarray(1, Math.max(1, m.length - 2));
+  let sum = 0;
+  for (const b of key) sum = (sum + b) & 0xffff;
+  if (!(em[0] === 0 && em[1] === 2 && sep >= 10 && m.length >= 4 && sum === m.readUInt16BE(m.length - 2))) throw new Error('Decryption error');
+  // A well-formed key for a cipher we lack: say which (cipherInfo's error), as when openpgp.js decoded it.
+  const cipher = cipherInfo(m[0]!);
+  if (key.length !== cipher.keySize) throw new Error('Decryption error');
+  return { cipher, key: Buffer.from(key) };
 }
 
 export async function encodePkesk(pub: KeyPacket, session: Required<SessionKey>, hidden: boolean): Promise<Buffer> {
