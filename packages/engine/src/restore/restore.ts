@@ -11,7 +11,7 @@ import { backupChainAt, type Collection } from '../collection/collection.js';
 import { metadataKey } from '../cache/archive-dir.js';
 import { fetchFile, quietLog, readAll, userError, type ReadContext } from './remote-file.js';
 import { chainContent, writeChain } from './patch-chain.js';
-import { SetReader, volumesFor, type SetEntry } from './set-reader.js';
+import { SetReader, startAhead, volumesFor, type SetEntry } from './set-reader.js';
 import { TargetWriter } from './target-writer.js';
 import type { PieceWriter } from './piece-writer.js';
 import { readFile } from 'node:fs/promises';
@@ -187,8 +187,15 @@ export async function* restoredEntries(
   const log = ctx.log ?? quietLog;
   const damaged: DamagedVolume[] = [];
   const readers: SetReader[] = [];
+  const manifests = [];
   for (const set of sets) {
     const { manifest, bytes } = await manifestOf(ctx, set);
+    const volumes = volumesFor(manifest, prefix);
+    // Every set's first volume is read at once (the merge below needs each set's first entry).
+    startAhead(ctx, set, volumes);
+    manifests.push({ set, bytes, volumes });
+  }
+  for (const { set, bytes, volumes } of manifests) {
     const vouched = await signerVouches(ctx, set, bytes);
     const onVolumeError = o.onDamagedVolume
       ? (volume: ManifestVolume, error: Error) => {
@@ -197,7 +204,7 @@ export async function* restoredEntries(
           o.onDamagedVolume!(d);
         }
       : undefined;
-    readers.push(new SetReader(ctx, set, volumesFor(manifest, prefix), onVolumeError, vouched));
+    readers.push(new SetReader(ctx, set, volumes, onVolumeError, vouched));
   }
   const damageAt = (index: Index) =>
     damaged.find((d) => compareIndex(d.volume.start, index) <= 0 && compareIndex(index, d.volume.end) <= 0);

@@ -6,7 +6,7 @@
  */
 import { compareIndex, parseEntryName, readTar, type Index, type Manifest, type ManifestVolume, type TarHeader } from '@duplicity-ts/archive';
 import type { BackupSet } from '../collection/backup-set.js';
-import { fetchFile, userError, type FetchedFile, type ReadContext } from './remote-file.js';
+import { fetchFile, hashAhead, userError, type FetchedFile, type ReadContext } from './remote-file.js';
 
 export type DiffKind = 'snapshot' | 'diff' | 'deleted';
 
@@ -27,6 +27,19 @@ interface RawEntry {
   index: Index;
   header: TarHeader;
   body: AsyncIterable<Uint8Array>;
+}
+
+/** The SHA1 the manifest gives for `vol`, if it gives one (others are not checked). */
+const sha1Of = (vol: ManifestVolume) => (vol.hash !== undefined && (vol.hashType ?? 'SHA1').toUpperCase() === 'SHA1' ? vol.hash : undefined);
+
+/**
+ * Starts on the first of `volumes` (of `set`) what can go ahead of its turn: its SHA1 check and the
+ * decryption worker (remote-file.ts's hashAhead).
+ */
+export function startAhead(ctx: ReadContext, set: BackupSet, volumes: ManifestVolume[]): void {
+  const first = volumes[0];
+  const file = first && set.volumes.get(first.number);
+  if (file && sha1Of(first) !== undefined) hashAhead(ctx, file.name, file.parsed);
 }
 
 /**
@@ -107,8 +120,7 @@ export class SetReader {
     if (!file) {
       throw userError(`failed to restore: volume ${vol.number} of the backup set ending ${this.set.endTime} is missing from the backend`, 53);
     }
-    const hash = vol.hash !== undefined && (vol.hashType ?? 'SHA1').toUpperCase() === 'SHA1' ? vol.hash : undefined;
-    return fetchFile(this.ctx, file.name, file.parsed, hash, { signerVouched: this.signerVouched });
+    return fetchFile(this.ctx, file.name, file.parsed, sha1Of(vol), { signerVouched: this.signerVouched });
   }
 
   private async *volumeEntries(vol: ManifestVolume, fetching: Promise<FetchedFile>): AsyncGenerator<RawEntry> {
