@@ -58,7 +58,6 @@ class DecryptionWorker {
   dead = false;
 
   constructor() {
-    this.worker.unref();
     this.worker.on('message', (m: FromWorker) => this.jobs.get(m.id)?.(m));
     const crash = (err: Error) => {
       this.dead = true;
@@ -66,6 +65,9 @@ class DecryptionWorker {
     };
     this.worker.on('error', crash);
     this.worker.on('exit', (code) => crash(new Error(`decryption worker exited (${code})`)));
+    // After the listeners: adding a 'message' listener refs the worker's port again, and a worker
+    // started ahead of a run that then fails before its first file would keep the process alive.
+    this.worker.unref();
   }
 
   /** Starts decrypting `src`; `deliver` gets its events until done() is called. */
