@@ -14,7 +14,7 @@ import { packetBody, readPacketBody, readPacketHeader, skipPacketBody, Tag, type
 import { openSeipd, openSeipdV1, seipdPlaintext } from './seipd.js';
 import type { ParsedSignature } from './signature.js';
 import { verifyDigest } from './key-material.js';
-import { parsePkesk, parseSkesk, pkeskSessionKey, skeskSessionKey, type SessionKey, type Skesk } from './session-key.js';
+import { parsePkesk, parseSkesk, pkeskSessionKey, skeskSessionKey, type Pkesk, type SessionKey, type Skesk } from './session-key.js';
 import { PgpError, SignerError, describe, EXIT_BAD_SIGNER } from './errors.js';
 import type { Keyring, KeyEntry } from './keyring.js';
 import { aeadPlaintext } from './aead.js';
@@ -144,15 +144,15 @@ export function checkSignatures(signed: SignedDigest[], o: DecryptOptions): Sign
  * Reads the packets before the encrypted container: the session-key packets, and the container's header (left
  * unread in `r`). Refuses messages that are not encrypted or lack integrity protection.
  */
-async function sessionPackets(r: ByteReader): Promise<{ pkesks: ReturnType<typeof parsePkesk>[]; skesks: Skesk[]; h: PacketHeader }> {
-  const pkesks: ReturnType<typeof parsePkesk>[] = [];
+async function sessionPackets(r: ByteReader): Promise<{ pkesks: Pkesk[]; skesks: Skesk[]; h: PacketHeader }> {
+  const pkesks: Pkesk[] = [];
   const skesks: Skesk[] = [];
   for (;;) {
     const h = await readPacketHeader(r);
     if (!h) throw new Error('no encrypted data in the message');
     switch (h.tag) {
       case Tag.PKESK:
-        pkesks.push(parsePkesk(await readPacketBody(r, h, 'public-key session key')));
+        pkesks.push(await parsePkesk(await readPacketBody(r, h, 'public-key session key')));
         continue;
       case Tag.SKESK:
         skesks.push(parseSkesk(await readPacketBody(r, h, 'symmetric session key')));
@@ -220,7 +220,7 @@ function noFittingKey(candidates: { keys: SessionKey[]; error?: PgpError }, pkes
 }
 
 /** Every session key we can recover, in the order gpg tries them; `error` explains why others failed. */
-async function sessionKeys(pkesks: ReturnType<typeof parsePkesk>[], skesks: Skesk[], o: DecryptOptions): Promise<{ keys: SessionKey[]; error?: PgpError }> {
+async function sessionKeys(pkesks: Pkesk[], skesks: Skesk[], o: DecryptOptions): Promise<{ keys: SessionKey[]; error?: PgpError }> {
   const keys: SessionKey[] = [];
   let error: PgpError | undefined;
   const missing: string[] = [];

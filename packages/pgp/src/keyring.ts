@@ -7,7 +7,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
+import { openpgpModule } from './openpgp-module.js';
 import { splitPackets, Tag } from './packets.js';
 import { readAgentKey, WrongPassphraseError, MissingPassphraseError, type AgentKey } from './agent-key.js';
 import { encodeMpi, stripZeros } from './mpi.js';
@@ -348,12 +349,13 @@ function keyboxBlocks(kbx: Buffer): Buffer[] {
 }
 
 async function addBinary(ring: Keyring, bin: Uint8Array, source: string): Promise<void> {
+  const pgp = await openpgpModule();
   for (const block of certificateBlocks(bin)) {
     try {
       const isSecret = block[0] !== undefined && ((block[0] & 0x40 ? block[0] & 0x3f : (block[0] >> 2) & 0xf) === Tag.SecretKey);
       const key = isSecret
-        ? await openpgp.readPrivateKey({ binaryKey: block, config: OPENPGP_CONFIG })
-        : await openpgp.readKey({ binaryKey: block, config: OPENPGP_CONFIG });
+        ? await pgp.readPrivateKey({ binaryKey: block, config: OPENPGP_CONFIG })
+        : await pgp.readKey({ binaryKey: block, config: OPENPGP_CONFIG });
       ring.add(key);
     } catch (err) {
       ring.warnings.push(`skipped a key in ${source}: ${describe(err)}`);
@@ -385,7 +387,7 @@ async function addKeyFile(ring: Keyring, path: string): Promise<void> {
   const blocks = text.match(/-----BEGIN PGP [A-Z ]+-----[\s\S]*?-----END PGP [A-Z ]+-----/g) ?? [];
   for (const armored of blocks) {
     try {
-      const { data: bin } = await openpgp.unarmor(armored, OPENPGP_CONFIG);
+      const { data: bin } = await (await openpgpModule()).unarmor(armored, OPENPGP_CONFIG);
       await addBinary(ring, bin as Uint8Array, path);
     } catch (err) {
       throw new PgpError(`failed to read key file ${path}: ${describe(err)}`);

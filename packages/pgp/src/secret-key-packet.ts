@@ -8,7 +8,7 @@
  * to openpgp.js.
  */
 import { createHash } from 'node:crypto';
-import * as openpgp from 'openpgp';
+import { openpgpModule } from './openpgp-module.js';
 import { cipherInfo, openCipher } from './cipher-algorithms.js';
 import { deriveKey, parseS2K, type S2K } from './s2k.js';
 import { OPENPGP_CONFIG } from './openpgp-config.js';
@@ -17,6 +17,7 @@ export class SecretKeyChecksumError extends Error {}
 
 /** Parses a secret key or secret subkey packet body with openpgp.js. */
 export async function readSecretPacket<T>(primary: boolean, body: Uint8Array): Promise<T> {
+  const openpgp = await openpgpModule();
   const pkt = (primary ? new openpgp.SecretKeyPacket() : new openpgp.SecretSubkeyPacket()) as unknown as { read(b: Uint8Array, c: unknown): Promise<void> };
   await pkt.read(body, OPENPGP_CONFIG);
   return pkt as unknown as T;

@@ -5,7 +5,7 @@
  * encryption.
  */
 import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import * as openpgp from 'openpgp';
+import { openpgpModule } from './openpgp-module.js';
 import { cipherInfo, openCipher, type CipherInfo } from './cipher-algorithms.js';
 import { deriveKey, encodeS2K, parseS2K, type S2K } from './s2k.js';
 import type { KeyPacket } from './keyring.js';
@@ -94,11 +94,12 @@ export function encodeSkesk(passphrase: string, session: Required<SessionKey>): 
   return Buffer.concat([Buffer.from([4, cipher.id]), encodeS2K(s2k), esk]);
 }
 
-type Pkesk = { version: number; publicKeyID: { toHex(): string }; publicKeyAlgorithm: number; sessionKey: Uint8Array; sessionKeyAlgorithm: number;
+export type Pkesk = { version: number; publicKeyID: { toHex(): string }; publicKeyAlgorithm: number; sessionKey: Uint8Array; sessionKeyAlgorithm: number;
   encrypted?: { c?: Uint8Array };
   read(b: Uint8Array): void; write(): Uint8Array; encrypt(k: unknown): Promise<void>; decrypt(k: unknown): Promise<void> };
 
-export function parsePkesk(b: Buffer): Pkesk {
+export async function parsePkesk(b: Buffer): Promise<Pkesk> {
+  const openpgp = await openpgpModule();
   const p = new openpgp.PublicKeyEncryptedSessionKeyPacket() as unknown as Pkesk;
   p.read(b);
   return p;
@@ -134,6 +135,7 @@ function rsaSessionKey(em: Buffer): SessionKey {
 }
 
 export async function encodePkesk(pub: KeyPacket, session: Required<SessionKey>, hidden: boolean): Promise<Buffer> {
+  const openpgp = await openpgpModule();
   const Cls = openpgp.PublicKeyEncryptedSessionKeyPacket as unknown as {
     fromObject(o: { version: number; encryptionKeyPacket: unknown; anonymousRecipient: boolean; sessionKey: Uint8Array; sessionKeyAlgorithm: number }): Pkesk;
   };
