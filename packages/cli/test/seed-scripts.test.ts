@@ -145,6 +145,8 @@ describe("the seed's scripts with duplicity-ts", () => {
     );
     expect(r.status).toBe(31);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    // The chain's oldest set is named, whichever set's first volume failed first.
+    expect(r.stderr).toMatch(/failed to decrypt duplicity-full\.\d{8}T\d{6}Z\.vol1\.difftar\.gpg: /);
     expect(r.stderr).not.toMatch(/signtest/);
   }, 120_000);
 
