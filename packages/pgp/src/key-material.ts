@@ -88,9 +88,9 @@ export function isRsa(p: KeyParams): boolean {
 
 /**
  * The raw RSA decryption c^d mod n of a PKESK's MPI, as the modulus's length in bytes (EME-PKCS1-v1_5 still
- * wrapped: session-key.ts removes it). In OpenSSL, constant-time and blinded, at ~1/30 of the time openpgp.js
- * takes: node 20 refuses PKCS#1 v1.5 decryption (the Marvin attack), so openpgp.js falls back to BigInt
- * arithmetic, ~60 ms per 3072-bit key, once per volume in a restore. Without padding node still does it.
+ * wrapped: session-key.ts removes it). In OpenSSL, blinded, ~2.3 ms for a 3072-bit key: node 20 refuses PKCS#1
+ * v1.5 decryption (the Marvin attack), so openpgp.js falls back to BigInt arithmetic, ~60 ms, once per volume in a
+ * restore. Without padding node still does it.
  */
 export function rsaDecryptBlock(p: KeyParams, c: Uint8Array): Buffer {
   const n = bytes(p.publicParams.n, 'n');

@@ -2,7 +2,9 @@
  * Session-key packets: SKESK v4 (passphrase, RFC 4880 §5.3) written and read here with our S2K and node:crypto,
  * SKESK v5/v6 (AEAD, gpg 2.4 / RFC 9580) read; PKESK v3/v6 (public key, §5.1) through openpgp.js's packet class,
  * which implements RSA, ElGamal and ECDH (cv25519) session-key encryption so we do not hand-roll public-key
- * encryption.
+ * encryption. The one exception is decrypting an RSA v3 PKESK, the restore's common case: OpenSSL does the RSA
+ * (key-material.ts's rsaDecryptBlock) and rsaSessionKey below removes the padding, because openpgp.js can only
+ * fall back to BigInt arithmetic under node 20.
  */
 import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { openpgpModule } from './openpgp-module.js';

@@ -30,7 +30,7 @@ interface RawEntry {
 }
 
 /** The SHA1 the manifest gives for `vol`, if it gives one (others are not checked). */
-const sha1Of = (vol: ManifestVolume) => (vol.hash !== undefined && (vol.hashType ?? 'SHA1').toUpperCase() === 'SHA1' ? vol.hash : undefined);
+const manifestSha1 = (vol: ManifestVolume) => (vol.hash !== undefined && (vol.hashType ?? 'SHA1').toUpperCase() === 'SHA1' ? vol.hash : undefined);
 
 /**
  * Starts on the first of `volumes` (of `set`) what can go ahead of its turn: its SHA1 check and the
@@ -39,7 +39,7 @@ const sha1Of = (vol: ManifestVolume) => (vol.hash !== undefined && (vol.hashType
 export function startAhead(ctx: ReadContext, set: BackupSet, volumes: ManifestVolume[]): void {
   const first = volumes[0];
   const file = first && set.volumes.get(first.number);
-  if (file && sha1Of(first) !== undefined) hashAhead(ctx, file.name, file.parsed);
+  if (file && manifestSha1(first) !== undefined) hashAhead(ctx, file.name, file.parsed);
 }
 
 /**
@@ -120,7 +120,7 @@ export class SetReader {
     if (!file) {
       throw userError(`failed to restore: volume ${vol.number} of the backup set ending ${this.set.endTime} is missing from the backend`, 53);
     }
-    return fetchFile(this.ctx, file.name, file.parsed, sha1Of(vol), { signerVouched: this.signerVouched });
+    return fetchFile(this.ctx, file.name, file.parsed, manifestSha1(vol), { signerVouched: this.signerVouched });
   }
 
   private async *volumeEntries(vol: ManifestVolume, fetching: Promise<FetchedFile>): AsyncGenerator<RawEntry> {
