@@ -10,6 +10,7 @@ import { fromBigInt, modInv, modPow, toBigInt } from './mpi.js';
 import { ecdsaSign, ecdsaVerify, nistCurve } from './ecdsa.js';
 
 export const PK_RSA = 1;
+export const PK_RSA_ENCRYPT = 2;
 export const PK_RSA_SIGN = 3;
 export const PK_ELGAMAL = 16;
 export const PK_DSA = 17;
@@ -83,7 +84,7 @@ function rsaPrivateKey(p: KeyParams): KeyObject {
 
 /** True for the RSA keys rsaDecryptBlock serves. */
 export function isRsa(p: KeyParams): boolean {
-  return p.algorithm === PK_RSA || p.algorithm === 2 /* RSA encrypt-only */;
+  return p.algorithm === PK_RSA || p.algorithm === PK_RSA_ENCRYPT;
 }
 
 /**

@@ -15,7 +15,7 @@ import { encodeMpi, stripZeros } from './mpi.js';
 import { PgpError, describe } from './errors.js';
 import { OPENPGP_CONFIG } from './openpgp-config.js';
 import { clearSecretBody, decryptSecretMpis, readSecretPacket, SecretKeyChecksumError } from './secret-key-packet.js';
-import { PK_DSA, PK_ECDH, PK_ECDSA, PK_EDDSA_LEGACY, PK_ELGAMAL, PK_RSA, PK_RSA_SIGN, type KeyParams } from './key-material.js';
+import { PK_DSA, PK_ECDH, PK_ECDSA, PK_EDDSA_LEGACY, PK_ELGAMAL, PK_RSA, PK_RSA_ENCRYPT, PK_RSA_SIGN, type KeyParams } from './key-material.js';
 
 /** What callers may learn about a key. */
 export interface KeyInfo {
@@ -279,7 +279,7 @@ function openpgpSecret(p: KeyPacket, primary: boolean): SecretSource {
 /** The value that matches an OpenPGP key packet to a gpg-agent key file (see AgentKey.matchValue). */
 function matchValue(p: KeyPacket): string | undefined {
   const pp = p.publicParams as Record<string, Uint8Array>;
-  const v = p.algorithm === PK_RSA || p.algorithm === 2 || p.algorithm === PK_RSA_SIGN ? pp.n
+  const v = p.algorithm === PK_RSA || p.algorithm === PK_RSA_ENCRYPT || p.algorithm === PK_RSA_SIGN ? pp.n
     : p.algorithm === PK_DSA || p.algorithm === PK_ELGAMAL ? pp.y : pp.Q;
   return v ? stripZeros(v).toString('hex') : undefined;
 }
@@ -288,7 +288,7 @@ function matchValue(p: KeyPacket): string | undefined {
 async function agentSecretPacket(pub: KeyPacket, primary: boolean, s: Record<string, Buffer>): Promise<KeyPacket> {
   const orders: Buffer[][] = [];
   switch (pub.algorithm) {
-    case PK_RSA: case 2: case PK_RSA_SIGN:
+    case PK_RSA: case PK_RSA_ENCRYPT: case PK_RSA_SIGN:
       orders.push([s.d!, s.p!, s.q!, s.u!]);
       break;
     case PK_DSA: case PK_ELGAMAL:

@@ -261,7 +261,6 @@ export async function fetchFile(ctx: ReadContext, name: string, parsed: ParsedNa
   };
   try {
     if (expectedSha1 !== undefined) {
-      if (parsed.kind === 'volume' && parsed.encrypted) warmDecryptionWorker();
       const actual = await sha1Of(ctx, name, raw, !temp);
       if (actual !== expectedSha1.toLowerCase()) {
         throw userError(`failed to verify ${name}: SHA1 ${actual} does not match the manifest's ${expectedSha1}`, 21);
