@@ -90,7 +90,8 @@ export function gzipInto(input: Uint8Array, output: Uint8Array, level: number): 
 }
 
 /**
- * Inflates the gzip member at the start of `input` into `output` on the thread pool; the CRC and
+ * Inflates the gzip member at the start of `input` into `output` on the thread pool (by ISA-L where
+ * the addon was built with it, 15-25 % faster on text than libdeflate, else libdeflate); the CRC and
  * length in its trailer are checked. With `fill`, the members after it follow while less than
  * `fill` bytes came out (and they fit): the result then counts them all, and a member further on
  * that does not inflate ends the job before it (the next call starting there reports it). Neither

@@ -1,13 +1,16 @@
 /**
  * The libdeflate addon: built wherever libdeflate-dev is installed (as the CI and
  * scripts/install-system-deps.sh do), its gzip members gunzip to their input with node:zlib and
- * gzip(1) and gunzipInto inflates them member by member, bad arguments are refused with a JS
+ * gzip(1) and gunzipInto inflates them member by member (with ISA-L where it is built in, checking
+ * the trailer as libdeflate does), bad arguments are refused with a JS
  * error rather than a crash, and DUPLICITY_TS_NO_LIBDEFLATE=1 switches to node:zlib with the same
  * results. The OpenPGP deflate segments concatenate into one stream that node:zlib inflates.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import fc from 'fast-check';
 import { constants, deflateSync, gunzipSync, inflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -147,6 +150,23 @@ describe.runIf(isAvailable())('gunzipInto', () => {
     const badCrc = Buffer.from(two.subarray(0, consumed));
     badCrc[consumed - 8] ^= 1;
     expect(await gunzipInto(badCrc, out)).toEqual([1, 0, 0]);
+    // A length in the trailer that does not match (ISA-L, where built in, checks it as libdeflate does).
+    const badSize = Buffer.from(two.subarray(0, consumed));
+    badSize[consumed - 1] ^= 1;
+    expect(await gunzipInto(badSize, out)).toEqual([1, 0, 0]);
+  });
+
+  it("reads gzip(1)'s members, whose header names the file", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gunzip-into-'));
+    const file = path.join(dir, 'notes.txt');
+    const a = text(50_000);
+    writeFileSync(file, a);
+    const member = execFileSync('gzip', ['-c', file]);
+    expect(member[3]! & 8).toBe(8); // FNAME
+    const out = Buffer.alloc(1 << 20);
+    expect(await gunzipInto(member, out)).toEqual([0, member.length, a.length]);
+    expect(out.subarray(0, a.length).equals(a)).toBe(true);
+    rmSync(dir, { recursive: true });
   });
 });
 

@@ -1,17 +1,19 @@
 /**
- * Inflating our own gzip volumes member by member with libdeflate (@duplicity-ts/libdeflate), on
- * the thread pool: the volume writer cuts every volume into members of at most 1 MiB (FORMAT.md
- * §9.1 allows any number), and libdeflate inflates whole members at about 1.4x node:zlib's speed
- * with fewer, reused buffers (1 GiB plain restore: ~1.2 s less CPU; docs/PERFORMANCE.md).
+ * Inflating our own gzip volumes member by member in the addon (@duplicity-ts/libdeflate: ISA-L
+ * where built in, else libdeflate), on the thread pool: the volume writer cuts every volume into
+ * members of at most 1 MiB (FORMAT.md §9.1 allows any number), and whole members inflate at 1.4x
+ * (libdeflate) to 1.7x (ISA-L) node:zlib's speed with fewer, reused buffers (docs/PERFORMANCE.md).
  *
- * libdeflate only inflates a member that is whole in memory and fits its output buffer, so this
+ * The addon only inflates a member that is whole in memory and fits its output buffer, so this
  * reads the file through a window holding at least one of our members, and anything else goes to
  * node:zlib: a first member that does not fit (duplicity writes a volume as one big member), no
  * addon, or DUPLICITY_TS_NO_LIBDEFLATE=1 hand the whole file to `streamed`; a member further on that
  * does not inflate (damage, trailing bytes, a bigger member) hands the rest of the file, from
  * that member on, to a zlib stream, so errors and trailing-data handling stay node:zlib's.
  *
- * Each member's output is a fresh buffer, as zlib's chunks are: readers may keep what they are given.
+ * Output buffers are reused under the volume readers' contract (decryption-worker.ts's LAG): a piece
+ * stays valid while the reader asks for the next LAG. Fresh 2 MiB buffers per job cost the main
+ * thread ~60 scavenges ("external memory pressure") and their munmaps per GiB restored.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import * as libdeflate from '@duplicity-ts/libdeflate';
@@ -27,6 +29,8 @@ const JOB_OUT = 2 * MEMBER_OUT;
 /** Compressed bytes kept ahead of the member being inflated: one stored 1 MiB member and change. */
 const AHEAD = MEMBER_OUT + (64 << 10);
 const WINDOW = 4 << 20;
+/** Pieces a reader may still hold while it asks for more (decryption-worker.ts's LAG). */
+const LAG = 2;
 
 /**
  * The plaintext of gzip `file`. `streamed` is the caller's node:zlib path for a whole file, `failed`
@@ -61,8 +65,11 @@ export async function* inflateMembers(
         len += bytesRead;
       }
     };
+    /** Buffers of the pieces handed out, oldest first, and those free again. */
+    const handedOut: Buffer[] = [];
+    const free: Buffer[] = [];
     const start = () => {
-      const out = Buffer.allocUnsafe(JOB_OUT);
+      const out = free.pop() ?? Buffer.allocUnsafe(JOB_OUT);
       return { out, result: libdeflate.gunzipInto(win.subarray(pos, len), out, MEMBER_OUT) };
     };
     await refill();
@@ -81,11 +88,14 @@ export async function* inflateMembers(
       }
       first = false;
       pos += consumed;
-      const out = job.out.subarray(0, produced);
+      const job0 = job.out;
+      const out = job0.subarray(0, produced);
       // The next member inflates on the pool while the reader works on this one.
       await refill();
       job = pos < len ? start() : undefined;
+      handedOut.push(job0);
       yield out;
+      if (handedOut.length > LAG) free.push(handedOut.shift()!);
     }
     if (first) {
       // An empty file: let zlib say what it says about that.
