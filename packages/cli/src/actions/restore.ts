@@ -5,12 +5,14 @@
 import { parseTimeArg } from '@duplicity-ts/archive';
 import { restore } from '@duplicity-ts/engine';
 import type { ActionContext } from '../context.js';
+import { tuneJitForVolumeReading } from '../jit-tuning.js';
 import { openSession, readContext, syncedCollection, userError } from '../session.js';
 
 export async function run(ctx: ActionContext): Promise<number> {
   if (ctx.args.length !== 2) throw userError(`restore takes two arguments, URL and TARGET; got ${ctx.args.length}`, 2);
   const [url, target] = ctx.args;
   if (!url.includes('://')) throw userError(`restore needs the backend URL first: restore URL TARGET (got '${url}')`, 2);
+  tuneJitForVolumeReading();
   const s = await openSession(ctx, url);
   try {
     const time = ctx.options.restoreTime !== undefined ? parseTimeArg(ctx.options.restoreTime, s.now) : s.now;

@@ -19,6 +19,7 @@ import {
   type MetadataSyncMode,
 } from '@duplicity-ts/engine';
 import type { ActionContext } from '../context.js';
+import { tuneJitForVolumeReading } from '../jit-tuning.js';
 import { loadCollection, openSession, readContext, userError } from '../session.js';
 
 export async function run(ctx: ActionContext): Promise<number> {
@@ -32,6 +33,7 @@ export async function run(ctx: ActionContext): Promise<number> {
     throw userError(`Verify directory ${localDir} does not exist`, 12);
   }
   const o = ctx.options;
+  tuneJitForVolumeReading();
   const s = await openSession(ctx, url);
   try {
     const time = o.restoreTime !== undefined ? parseTimeArg(o.restoreTime, s.now) : s.now;
