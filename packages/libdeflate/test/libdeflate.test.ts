@@ -144,6 +144,8 @@ describe.runIf(isAvailable())('gunzipInto', () => {
     expect(out.subarray(0, produced).equals(a)).toBe(true);
     const second = await gunzipInto(two.subarray(consumed), out);
     expect(out.subarray(0, second[2]).toString()).toBe('second');
+    // An output of exactly the member's size is enough.
+    expect(await gunzipInto(two, Buffer.alloc(a.length))).toEqual([0, consumed, a.length]);
     // Too small an output, a truncated member, a CRC that does not match.
     expect((await gunzipInto(two, Buffer.alloc(1000)))[0]).toBe(3);
     expect((await gunzipInto(two.subarray(0, consumed - 1), out))[0]).toBe(1);
