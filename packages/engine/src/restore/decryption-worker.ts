@@ -28,7 +28,7 @@ const CREDITS = 4;
  * asked for; one more piece of margin covers a reader that crosses one boundary while still
  * holding a view (a tar extended header whose padding starts the next piece).
  */
-const LAG = 2;
+export const LAG = 2;
 
 /**
  * Messages to the worker: open a file (its plaintext posted back, or written to `fd`, a file

@@ -17,6 +17,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import * as libdeflate from '@duplicity-ts/libdeflate';
+import { LAG } from './decryption-worker.js';
 import { gunzipFile } from './gunzip.js';
 
 /** The most a member of ours inflates to: the volume writer's block size. */
@@ -29,8 +30,6 @@ const JOB_OUT = 2 * MEMBER_OUT;
 /** Compressed bytes kept ahead of the member being inflated: one stored 1 MiB member and change. */
 const AHEAD = MEMBER_OUT + (64 << 10);
 const WINDOW = 4 << 20;
-/** Pieces a reader may still hold while it asks for more (decryption-worker.ts's LAG). */
-const LAG = 2;
 
 /**
  * The plaintext of gzip `file`. `streamed` is the caller's node:zlib path for a whole file, `failed`
