@@ -212,9 +212,10 @@ export async function* restoredEntries(
     // Every set's first entry at once; a failure is reported for the oldest set that failed, not whichever
     // failed first (its first volume may be the smallest, so the quickest to fetch).
     const settled = await Promise.allSettled(readers.map((r) => r.next()));
-    const failed = settled.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    const heads = settled.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<SetReader['next']>>>).value);
+    const heads = settled.map((r) => {
+      if (r.status === 'rejected') throw r.reason;
+      return r.value;
+    });
     for (;;) {
       let min: Index | null = null;
       for (const h of heads) if (h && (min === null || compareIndex(h.index, min) < 0)) min = h.index;
