@@ -506,6 +506,7 @@ static napi_value keep_freed_memory(napi_env env, napi_callback_info info) {
 
 typedef struct {
   job_head_t head;
+  int isal;          /* ISA-L's deflate (isalSegmentInto), else libdeflate's */
   const char *error; /* set when the job failed; a static message */
 } segment_job_t;
 
@@ -592,6 +593,65 @@ static size_t open_stored_blocks(const uint8_t *in, size_t n, uint8_t *out, size
   return stored_blocks(in, n, out, cap, 0);
 }
 
+#ifdef HAVE_ISAL
+/*
+ * ISA-L's deflate for segments (isalSegmentInto). Its SYNC_FLUSH ends the output exactly as a segment must:
+ * every block non-final, then an empty stored block, byte-aligned. So no inflate pass is needed to find and
+ * clear a final bit, and none is run: like the gzip volumes' libdeflate members, the output is trusted to the
+ * library (the tests inflate it with zlib and with gpg).
+ *
+ * Level 3 with the SMALL level buffer (index.ts and parallel-deflate.ts say why that level), levels 0-2 for
+ * the tests; the buffer (~260 KiB) is per pool thread, kept like the compressors above.
+ */
+#define ISAL_LEVEL_BUF_MAX (ISAL_DEF_LVL3_SMALL > ISAL_DEF_LVL2_SMALL ? ISAL_DEF_LVL3_SMALL : ISAL_DEF_LVL2_SMALL)
+static _Thread_local struct isal_zstream *tl_isal_deflater;
+static _Thread_local uint8_t *tl_isal_level_buf;
+
+/* in[0..n) as ISA-L blocks ending in a sync flush: the bytes written, 0 if they do not fit. */
+static size_t isal_part(void *level, const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
+  static const uint32_t level_buf_size[4] = {ISAL_DEF_LVL0_SMALL, ISAL_DEF_LVL1_SMALL, ISAL_DEF_LVL2_SMALL, ISAL_DEF_LVL3_SMALL};
+  int32_t l = *(const int32_t *)level;
+  if (n > UINT32_MAX || cap > UINT32_MAX) return 0;
+  struct isal_zstream *s = tl_isal_deflater;
+  isal_deflate_init(s);
+  s->level = (uint32_t)l;
+  s->level_buf = l ? tl_isal_level_buf : NULL;
+  s->level_buf_size = level_buf_size[l];
+  s->end_of_stream = 0;
+  s->flush = SYNC_FLUSH;
+  s->next_in = (uint8_t *)in;
+  s->avail_in = (uint32_t)n;
+  s->next_out = out;
+  s->avail_out = (uint32_t)cap;
+  /* Everything is out only when all input was taken and the stream is between blocks with output room left
+   * (igzip_lib.h: a full output buffer may hold back the flush). */
+  if (isal_deflate(s) != COMP_OK || s->avail_in != 0 || s->avail_out == 0 || s->internal_state.state != ZSTATE_NEW_HDR) return 0;
+  return cap - s->avail_out;
+}
+
+/* isal_part, or stored blocks where its output would not fit (never past deflateSegmentBound for a whole segment). */
+static size_t isal_or_stored(void *level, const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
+  size_t m = isal_part(level, in, n, out, cap);
+  return m ? m : stored_blocks(in, n, out, cap, 0);
+}
+
+/* Runs on a pool thread: no JS here. */
+static void isal_segment_execute(napi_env env, void *data) {
+  (void)env;
+  segment_job_t *job = data;
+  if (tl_isal_deflater == NULL) tl_isal_deflater = malloc(sizeof *tl_isal_deflater);
+  if (tl_isal_level_buf == NULL) tl_isal_level_buf = malloc(ISAL_LEVEL_BUF_MAX);
+  if (tl_isal_deflater == NULL || tl_isal_level_buf == NULL) {
+    job->error = "cannot allocate a compressor";
+    return;
+  }
+  const job_io_t *io = &job->head.io;
+  const run_writer_t parts = {isal_or_stored, open_stored_blocks, (void *)&io->level};
+  size_t m = write_runs(&parts, io->in, io->in_len, io->out, io->out_len);
+  job->head.result = m ? m : isal_or_stored((void *)&io->level, io->in, io->in_len, io->out, io->out_len);
+}
+#endif
+
 /* Runs on a pool thread: no JS here. */
 static void segment_execute(napi_env env, void *data) {
   (void)env;
@@ -628,7 +688,8 @@ static void segment_complete(napi_env env, napi_status status, void *data) {
   napi_value value;
   if (status != napi_ok || job->error) {
     char text[160];
-    snprintf(text, sizeof text, "libdeflate deflate segment: %s", status != napi_ok ? "job was cancelled" : job->error);
+    snprintf(text, sizeof text, "%s deflate segment: %s", job->isal ? "ISA-L" : "libdeflate",
+             status != napi_ok ? "job was cancelled" : job->error);
     reject_with(env, job->head.deferred, text);
   } else {
     napi_create_double(env, (double)job->head.result, &value);
@@ -646,6 +707,23 @@ static napi_value deflate_segment_into(napi_env env, napi_callback_info info) {
   return queue_work(env, a.in_v, a.out_v, job, &job->head,
                     "libdeflate.deflateSegment", segment_execute, segment_complete);
 }
+
+#ifdef HAVE_ISAL
+static napi_value isal_segment_into(napi_env env, napi_callback_info info) {
+  io_args_t a;
+  if (!io_args(env, info, true, "libdeflate: isalSegmentInto(input, output, level)", &a)) return NULL;
+  if (a.io.level > ISAL_DEF_MAX_LEVEL) {
+    napi_throw_range_error(env, NULL, "libdeflate: ISA-L's level must be an integer from 0 to 3");
+    return NULL;
+  }
+  segment_job_t *job = new_job(env, sizeof *job);
+  if (job == NULL) return NULL;
+  job->head.io = a.io;
+  job->isal = 1;
+  return queue_work(env, a.in_v, a.out_v, job, &job->head,
+                    "isal.deflateSegment", isal_segment_execute, segment_complete);
+}
+#endif
 
 static napi_value deflate_segment_bound(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -1546,6 +1624,11 @@ NAPI_MODULE_INIT() {
       {"openInto", open_into},
       {"openerEnd", opener_end}
   };
+#ifdef HAVE_ISAL
+  napi_value isal_fn;
+  CHECK(env, napi_create_function(env, "isalSegmentInto", NAPI_AUTO_LENGTH, isal_segment_into, NULL, &isal_fn));
+  CHECK(env, napi_set_named_property(env, exports, "isalSegmentInto", isal_fn));
+#endif
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
     CHECK(env, napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn));

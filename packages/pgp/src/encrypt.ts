@@ -41,8 +41,9 @@ export interface EncryptOptions {
   /** The signature's hash (RFC 4880 §9.4 id, gpg's --digest-algo); default SHA-512 as gpg (DSA: its q size). */
   digest?: number;
   /**
-   * Level 0-9 (gpg's -z). Default: parallel-deflate.ts's DEFAULT_LEVEL, the cheapest level whose output is still
-   * no bigger than gpg's. Level 0 writes no Compressed packet, as gpg's -z 0.
+   * Level 0-9 (gpg's -z). Default: parallel-deflate.ts's DEFAULT_LEVEL (ISA-L's level 3 where the addon has it,
+   * else the cheapest level whose output is still no bigger than gpg's). Level 0 writes no Compressed packet, as
+   * gpg's -z 0.
    */
   compressLevel?: number;
   /**

@@ -4,11 +4,13 @@
  * the outputs are concatenated in order, then closed by an empty final block. gpg's single-threaded zlib is the
  * bottleneck of encryption; one stream through node:zlib was too, with the main thread idle.
  *
- * With the libdeflate addon (packages/libdeflate) each segment is deflated on its own by libdeflate, whose last
- * block the addon turns non-final and follows with the empty stored block of a sync flush (it checks, by
- * inflating, that the segment decodes to its input). That costs a quarter to a third less CPU than node:zlib,
- * inflate check included, and on the bench corpus the output is 1.6 % smaller even though each 1 MiB segment
- * starts without the previous one's 32 KiB as a dictionary (docs/PERFORMANCE.md).
+ * With the addon (packages/libdeflate) built with ISA-L, each segment is deflated on its own by ISA-L, which ends
+ * it with a sync flush itself; that is the default (DEFAULT_LEVEL says what it costs in size). With a level asked
+ * for (gpg's -z), or an addon without ISA-L, libdeflate deflates each segment, and the addon turns its last block
+ * non-final and follows it with the empty stored block of a sync flush (it checks, by inflating, that the segment
+ * decodes to its input). That costs a quarter to a third less CPU than node:zlib, inflate check included, and on
+ * the bench corpus the output is 1.6 % smaller even though each 1 MiB segment starts without the previous one's
+ * 32 KiB as a dictionary (docs/PERFORMANCE.md).
  * Without the addon (or with DUPLICITY_TS_NO_LIBDEFLATE=1) node:zlib does it pigz's way: each segment is
  * primed with the previous segment's last 32 KiB as its dictionary and ends on a sync flush; node:zlib has no
  * such mode for one stream, hence this module.
@@ -130,15 +132,34 @@ class Adler32 {
   }
 }
 
+/** Who deflates the segments: ISA-L or libdeflate in the addon, or node:zlib. */
+export type Deflater = 'isa-l' | 'libdeflate' | 'zlib';
+
 /**
- * The level used when none is asked for, by deflater: the cheapest whose output is still no bigger than gpg's
- * (zlib level 6 with an 8 KiB window). Measured on 300 MiB of real files (node_modules, /usr/include,
- * /usr/share/doc, /usr/lib/python3) in 1 MiB segments: gpg's settings 116.1 MB; libdeflate level 1 115.3 MB
- * (1.51 s of CPU), 2 113.2 MB (1.98 s), 4 110.8 MB (2.23 s), 5 109.5 MB (2.60 s). Level 1 is too close to gpg's
- * size to promise it elsewhere, so libdeflate takes 2. node:zlib takes 5: its full 32 KiB window makes output as
- * small as gpg's or smaller (6.64 MB vs 6.77 MB for 32 MiB of text) in 40 % less CPU than level 6.
+ * The level used when none is asked for, by deflater.
+ *
+ * libdeflate and node:zlib: the cheapest level whose output is still no bigger than gpg's (zlib level 6 with an
+ * 8 KiB window). Measured on 300 MiB of real files (node_modules, /usr/include, /usr/share/doc, /usr/lib/python3)
+ * in 1 MiB segments: gpg's settings 116.1 MB; libdeflate level 1 115.3 MB (1.51 s of CPU), 2 113.2 MB (1.98 s),
+ * 4 110.8 MB (2.23 s), 5 109.5 MB (2.60 s). Level 1 is too close to gpg's size to promise it elsewhere, so
+ * libdeflate takes 2. node:zlib takes 5: its full 32 KiB window makes output as small as gpg's or smaller
+ * (6.64 MB vs 6.77 MB for 32 MiB of text) in 40 % less CPU than level 6.
+ *
+ * ISA-L, the default where the addon has it: level 3 trades a few percent of size for half the CPU. On another
+ * 300 MiB of the same kinds of files: gpg's settings 81.4 MB (6.73 s of CPU); libdeflate level 2 79.8 MB
+ * (1.78 s); ISA-L level 3 83.7 MB (0.96 s; +2.8 % on gpg), level 2 87.3 MB (0.56 s), level 1 88.5 MB (0.53 s).
+ * On the bench corpus's text and small files (615 MB): gpg's 388.5 MB, libdeflate 2 327.3 MB (7.04 s), ISA-L 3
+ * 349.0 MB (1.93 s). The deflate is most of an encrypted full backup's CPU, and the backups run every night;
+ * `-z N` in --gpg-options (N 1-9) still asks for libdeflate at level N, as small as before or smaller.
  */
-export const DEFAULT_LEVEL = { libdeflate: 2, zlib: 5 } as const;
+export const DEFAULT_LEVEL = { 'isa-l': 3, libdeflate: 2, zlib: 5 } as const;
+
+/** The deflater for a level asked for (gpg's -z, 1-9) or the default: the fastest one this build has. */
+function deflaterFor(requestedLevel: number | undefined): Deflater {
+  if (requestedLevel === undefined && libdeflate.isalSegmentsAvailable()) return 'isa-l';
+  const libdeflateLevel = requestedLevel === undefined || (requestedLevel >= 1 && requestedLevel <= 9);
+  return libdeflate.segmentsAvailable() && libdeflateLevel ? 'libdeflate' : 'zlib';
+}
 
 /**
  * The deflated form of `src` (raw deflate, or a zlib stream when `zlibFormat`), streamed in order as batches of
@@ -151,14 +172,14 @@ export async function* parallelDeflate(
   zlibFormat: boolean,
   requestedLevel: number | undefined,
   held: { bytes: number } = { bytes: 0 },
-  { segmentSize = SEGMENT }: { segmentSize?: number } = {},
+  { segmentSize = SEGMENT, deflater = deflaterFor(requestedLevel) }: { segmentSize?: number; deflater?: Deflater } = {},
 ): AsyncGenerator<Uint8Array[]> {
   if (!(segmentSize >= 1)) throw new RangeError(`deflate segment size must be at least 1 byte, got ${segmentSize}`);
   // libdeflate's levels 1-9 are zlib's scale (its 10-12 are slower, smaller ones zlib lacks); 0 is stored anyway.
-  const viaLibdeflate =
-    libdeflate.segmentsAvailable() && (requestedLevel === undefined || (requestedLevel >= 1 && requestedLevel <= 9));
-  const level = requestedLevel ?? (viaLibdeflate ? DEFAULT_LEVEL.libdeflate : DEFAULT_LEVEL.zlib);
-  const segmentBound = viaLibdeflate ? libdeflate.deflateSegmentBound(segmentSize) : 0;
+  const level = requestedLevel ?? DEFAULT_LEVEL[deflater];
+  const viaAddon = deflater !== 'zlib';
+  const deflateInto = deflater === 'isa-l' ? libdeflate.isalSegmentInto : libdeflate.deflateSegmentInto;
+  const segmentBound = viaAddon ? libdeflate.deflateSegmentBound(segmentSize) : 0;
   const adler = zlibFormat ? new Adler32() : undefined;
   // CMF 0x78 (deflate, 32 KiB window), FLG 0x9C (default level, no preset dictionary, check bits).
   if (zlibFormat) yield [Buffer.from([0x78, 0x9c])];
@@ -179,9 +200,9 @@ export async function* parallelDeflate(
     if (stored) {
       storedOut = freeStored.pop() ?? Buffer.allocUnsafe(storedSize(segmentSize));
       out = Promise.resolve([storedBlocks(data, storedOut)]);
-    } else if (viaLibdeflate) {
+    } else if (viaAddon) {
       const into = (deflatedOut = freeDeflated.pop() ?? Buffer.allocUnsafe(segmentBound));
-      out = libdeflate.deflateSegmentInto(data, into, level).then((n) => {
+      out = deflateInto(data, into, level).then((n) => {
         if (n === 0) throw new Error(`deflate segment of ${len} bytes did not fit its ${into.length}-byte bound`);
         return [into.subarray(0, n)];
       });
@@ -194,7 +215,7 @@ export async function* parallelDeflate(
       out.catch(() => {}); // awaited in order below; avoid an unhandled rejection while earlier ones are pending
     }
     // Only node:zlib's segments are primed with the previous segment's tail.
-    if (!viaLibdeflate) prevTail = Buffer.from(data.subarray(Math.max(0, len - WINDOW)));
+    if (!viaAddon) prevTail = Buffer.from(data.subarray(Math.max(0, len - WINDOW)));
     pending.push({ seg, len, stored: storedOut, deflated: deflatedOut, out });
   };
   /** Yields the oldest segment's output; its buffer is free again once the consumer asks for more. */
