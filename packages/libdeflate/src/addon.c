@@ -39,6 +39,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -108,8 +109,22 @@ static _Thread_local struct inflate_state *tl_isal;
  * average (standard deviation ~2150; the bound is 5.7 of those above), text's is several times that.
  */
 static int window_random(const uint8_t *p) {
+  /* The high bits counted eight bytes at a time (each byte's high bit moved to its low bit and summed per byte
+   * lane, 128 words at a time so no lane passes 128, then the lanes added pairwise into 16-bit lanes and those
+   * by one multiply): every window of every block passes here, and a byte loop took 3.5 % of an encrypted full
+   * backup's CPU. */
+  const uint64_t lows = 0x0101010101010101u;
   size_t high = 0;
-  for (size_t i = 0; i < RUN_WINDOW; i++) high += p[i] >> 7;
+  for (size_t at = 0; at < RUN_WINDOW; at += 128 * 8) {
+    uint64_t lanes = 0;
+    for (size_t i = 0; i < 128 * 8; i += 8) {
+      uint64_t w;
+      memcpy(&w, p + at + i, 8);
+      lanes += (w >> 7) & lows;
+    }
+    const uint64_t pairs = (lanes & 0x00ff00ff00ff00ffu) + ((lanes >> 8) & 0x00ff00ff00ff00ffu);
+    high += (size_t)((pairs * 0x0001000100010001u) >> 48);
+  }
   if (high * 10 < RUN_WINDOW * 4 || high * 10 > RUN_WINDOW * 6) return 0;
   uint32_t counts[256] = {0};
   for (size_t i = 0; i < RUN_WINDOW; i++) counts[p[i]]++;
