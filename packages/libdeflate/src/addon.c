@@ -1613,6 +1613,52 @@ static napi_value opener_end(napi_env env, napi_callback_info info) {
 }
 /* ==== end of SEIPD opening ===================================================================== */
 
+/* ==== MD4 of many blocks (packages/rsync's WASM calls it through an import; md4-lanes.c) ==========
+ *
+ *   md4Blocks(memory, p, len, count, out[, width])
+ *                 synchronous: the MD4 of the `count` blocks of `len` bytes at memory[p..] into
+ *                 memory[out..] (16 bytes each); false, writing nothing, where the CPU has no AVX2
+ *   md4LanesWidth()   16 (AVX-512), 8 (AVX2) or 0
+ *
+ * Synchronous on the calling thread (the rsync engine's worker, or the main thread), as the WASM it
+ * replaces was: the blocks are in that thread's WASM memory, and a batch takes microseconds.
+ * ================================================================================================== */
+#include "md4-lanes.h"
+
+static napi_value md4_blocks(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *mem;
+  size_t mem_len;
+  double p, len, count, out, width = 0;
+  if (argc < 5 || !bytes_of(env, argv[0], &mem, &mem_len)) {
+    if (argc < 5) napi_throw_type_error(env, NULL, "md4Blocks(memory, p, len, count, out[, width])");
+    return NULL;
+  }
+  if (napi_get_value_double(env, argv[1], &p) != napi_ok || napi_get_value_double(env, argv[2], &len) != napi_ok ||
+      napi_get_value_double(env, argv[3], &count) != napi_ok || napi_get_value_double(env, argv[4], &out) != napi_ok ||
+      (argc > 5 && napi_get_value_double(env, argv[5], &width) != napi_ok) || !(p >= 0) || !(len >= 1) ||
+      !(count >= 0) || !(out >= 0) || p + len * count > (double)mem_len || out + 16 * count > (double)mem_len ||
+      (width != 0 && width != 8 && width != 16)) {
+    napi_throw_range_error(env, NULL, "md4Blocks: blocks or digests outside the memory, or a bad width");
+    return NULL;
+  }
+  uint8_t *m = mem;
+  int done = md4_lanes(m + (size_t)p, (size_t)len, (size_t)count, m + (size_t)out, (int)width);
+  napi_value result;
+  CHECK(env, napi_get_boolean(env, done != 0, &result));
+  return result;
+}
+
+static napi_value md4_lanes_width_of(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  CHECK(env, napi_create_int32(env, md4_lanes_width(), &result));
+  return result;
+}
+/* ==== end of MD4 of many blocks ================================================================= */
+
 NAPI_MODULE_INIT() {
   /* Backup-side gzip members, OpenPGP deflate segments, the restore-side inflater, SEIPD sealing, digests, SEIPD opening. */
   static const struct {
@@ -1637,7 +1683,9 @@ NAPI_MODULE_INIT() {
       {"digestFinal", digest_final},
       {"openerOpen", opener_open},
       {"openInto", open_into},
-      {"openerEnd", opener_end}
+      {"openerEnd", opener_end},
+      {"md4Blocks", md4_blocks},
+      {"md4LanesWidth", md4_lanes_width_of}
   };
 #ifdef HAVE_ISAL
   napi_value isal_fn;

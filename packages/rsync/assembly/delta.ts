@@ -11,6 +11,7 @@
 import { rollsumBlock, rabinKarpBlock, rkPow, RK_MULT, RK_ADJ, RK_INVM } from './weaksum';
 import { strongSum } from './strong';
 import { md4x4, md4x8 } from './md4x4';
+import { md4LanesOn, md4Many, MD4_BATCH } from './md4-lanes';
 import { signatureRecords } from './signature';
 
 const EV_LITERAL: f64 = 0;
@@ -67,7 +68,7 @@ let sigOut: usize = 0; // records written during this deltaScan call
 let sigLen: i32 = 0;
 
 const DIGEST = memory.data(32, 16);
-const DIGESTS = memory.data(128, 16);
+const DIGESTS = memory.data(<i32>MD4_BATCH * 16, 16);
 
 @inline function mix(w: u32): u32 {
   return w * 0x9e3779b1;
@@ -268,16 +269,19 @@ function onMatch(k: i32): void {
 
 /**
  * Right after a match, the next windows most likely hold the next blocks of the basis. With MD4, check
- * up to eight of them at once: weak sums first, then the SIMD MD4 over the candidates. This makes the same
- * choices as the one-window path (which also tries the continuing block first), only faster.
+ * up to eight of them at once (MD4_BATCH when the host hashes them: a call costs more than eight blocks'
+ * hashing there): weak sums first, then the SIMD MD4 over the candidates. This makes the same choices as
+ * the one-window path (which also tries the continuing block first), only faster.
  */
 function matchAhead(): void {
   const bl = blockLen;
+  const lanes = md4LanesOn();
   while (evCount <= EV_CAP - 3) {
     const avail = (end - p) / bl;
     if (avail < 4) return;
-    let g = avail >= 8 ? 8 : 4;
-    if (runNext + g > nBlocks) return;
+    let g = lanes ? (avail < <i32>MD4_BATCH ? avail : <i32>MD4_BATCH) : avail >= 8 ? 8 : 4;
+    if (lanes && runNext + g > nBlocks) g = nBlocks - runNext;
+    if (g < 4 || runNext + g > nBlocks) return;
     let m = 0;
     while (m < g) {
       const w = buf + p + m * bl;
@@ -286,9 +290,14 @@ function matchAhead(): void {
       m++;
     }
     if (m < 4) return;
-    if (m < 8) g = 4;
-    if (g == 8) md4x8(buf + p, bl, DIGESTS);
-    else md4x4(buf + p, bl, DIGESTS);
+    if (lanes) {
+      g = m;
+      md4Many(buf + p, bl, g, DIGESTS);
+    } else {
+      if (m < 8) g = 4;
+      if (g == 8) md4x8(buf + p, bl, DIGESTS);
+      else md4x4(buf + p, bl, DIGESTS);
+    }
     for (let j = 0; j < g; j++) {
       if (!strongEqual(runNext, DIGESTS + (j << 4))) return;
       onMatch(runNext);

@@ -2,6 +2,7 @@
 // the delta match search. Memory above heapBase() is laid out by the JavaScript side.
 export { md4 } from './md4';
 export { md4x4, md4x8 } from './md4x4';
+export { useMd4Lanes } from './md4-lanes';
 export { blake2b256 } from './strong';
 export { rollsumBlock, rabinKarpBlock } from './weaksum';
 export { signatureRecords } from './signature';

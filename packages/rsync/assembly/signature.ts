@@ -2,10 +2,10 @@
 // would dominate at 512-2048-byte blocks, so the whole loop runs here.
 import { rollsumBlock, rabinKarpBlock } from './weaksum';
 import { strongSum } from './strong';
-import { md4x4, md4x8 } from './md4x4';
+import { md4Many, MD4_BATCH } from './md4-lanes';
 
 const DIGEST = memory.data(32, 16);
-const DIGEST4 = memory.data(128, 16);
+const DIGESTS = memory.data(<i32>MD4_BATCH * 16, 16);
 
 /**
  * Writes one record (big-endian weak sum, then `strongLen` bytes of strong sum) for each block of
@@ -19,26 +19,18 @@ export function signatureRecords(inPtr: usize, len: usize, blockLen: usize, stro
   let p = inPtr;
   const stop = inPtr + len;
   if (!blake) {
-    // Whole groups of eight, then four, full blocks go through the SIMD MD4.
-    while (stop - p >= 8 * blockLen) {
-      md4x8(p, blockLen, DIGEST4);
-      for (let j: usize = 0; j < 8; j++) {
+    // Full blocks in batches through md4Many (SIMD lanes, here or in the host).
+    while (stop - p >= blockLen) {
+      let k = (stop - p) / blockLen;
+      if (k > MD4_BATCH) k = MD4_BATCH;
+      md4Many(p, blockLen, k, DIGESTS);
+      for (let j: usize = 0; j < k; j++) {
         const b = p + j * blockLen;
         store<u32>(o, bswap<u32>(rk ? rabinKarpBlock(b, blockLen) : rollsumBlock(b, blockLen)));
-        memory.copy(o + 4, DIGEST4 + (j << 4), strongLen);
+        memory.copy(o + 4, DIGESTS + (j << 4), strongLen);
         o += 4 + strongLen;
       }
-      p += 8 * blockLen;
-    }
-    while (stop - p >= 4 * blockLen) {
-      md4x4(p, blockLen, DIGEST4);
-      for (let j: usize = 0; j < 4; j++) {
-        const b = p + j * blockLen;
-        store<u32>(o, bswap<u32>(rk ? rabinKarpBlock(b, blockLen) : rollsumBlock(b, blockLen)));
-        memory.copy(o + 4, DIGEST4 + (j << 4), strongLen);
-        o += 4 + strongLen;
-      }
-      p += 4 * blockLen;
+      p += k * blockLen;
     }
   }
   while (p < stop) {

@@ -3,6 +3,7 @@
 // several workers; SignatureWorker is one long-lived worker that hashes file after file in the
 // background while the caller's thread does other work with the same bytes (a backup's delta and
 // volume writing). A worker costs a few tens of milliseconds to start.
+import { md4AddonFile } from '@duplicity-ts/libdeflate';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { checkParams, type SignatureParams } from './params.js';
@@ -14,11 +15,21 @@ const BATCH_BYTES = 1 << 20;
 
 // The worker is plain JavaScript evaluated from this string, so it runs the same from src/ (vitest,
 // where there is no compiled .js file to point a Worker at) and from dist/. It receives the compiled
-// WebAssembly module, so it neither reads nor compiles anything itself.
+// WebAssembly module, so it neither reads nor compiles anything itself. MD4 batches go to the libdeflate
+// addon's lanes when the main thread found them usable (as wasm.ts's newInstance does; md4AddonFile).
 const WORKER_PRELUDE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const w = new WebAssembly.Instance(workerData.module, { env: { abort() { throw new Error('rsync wasm aborted'); } } }).exports;
+const md4Blocks = workerData.md4Addon ? require(workerData.md4Addon).md4Blocks : undefined;
+let view;
+const w = new WebAssembly.Instance(workerData.module, { env: {
+  abort() { throw new Error('rsync wasm aborted'); },
+  md4Lanes(p, len, count, out) {
+    if (view === undefined || view.buffer !== w.memory.buffer) view = new Uint8Array(w.memory.buffer);
+    return md4Blocks !== undefined && md4Blocks(view, p, len, count, out) ? 1 : 0;
+  },
+} }).exports;
 if (w._initialize) w._initialize();
+if (md4Blocks !== undefined) w.useMd4Lanes(true);
 `;
 
 const WORKER_SOURCE = `${WORKER_PRELUDE}
@@ -61,6 +72,7 @@ export async function* parallelSignature(
   const batchBytes = blocksPerBatch * params.blockLen;
   const workerData = {
     module: wasmModule(),
+    md4Addon: md4AddonFile(),
     blockLen: params.blockLen,
     strongLen: params.strongLen,
     flags: hashFlags(params),
@@ -176,7 +188,7 @@ export class SignatureWorker {
   private failure?: Error;
 
   constructor() {
-    this.worker = new Worker(SLOT_WORKER_SOURCE, { eval: true, workerData: { module: wasmModule(), slotBytes: SLOT_BYTES } });
+    this.worker = new Worker(SLOT_WORKER_SOURCE, { eval: true, workerData: { module: wasmModule(), md4Addon: md4AddonFile(), slotBytes: SLOT_BYTES } });
     this.worker.on('message', (m: { data: ArrayBuffer; out: Uint8Array }) => {
       this.release(m.data);
       this.results.shift()?.resolve(m.out);
