@@ -134,7 +134,10 @@ export class VolumeFile {
     this.useLibdeflate = encoding.kind === 'gzip' && libdeflate.isAvailable();
     this.bufferSize = this.useLibdeflate ? libdeflate.gzipBound(this.blockSize) : this.blockSize;
     this.block = Buffer.allocUnsafe(this.bufferSize);
-    const out = createWriteStream(path, { highWaterMark: 1 << 20 });
+    // 8 MiB queued before write() asks to wait: the stream writes one piece at a time on the pool, and with
+    // 1 MiB every wait for 'drain' stalled the encrypter's whole chain (no segment started meanwhile).
+    // Symmetric full, 3 pairs: 7.64-8.75 s with 1 MiB, 6.97-7.74 s with 8 MiB.
+    const out = createWriteStream(path, { highWaterMark: 8 << 20 });
     this.out = out;
     this.outDone = new Promise<void>((resolve, reject) => {
       out.on('finish', resolve);
