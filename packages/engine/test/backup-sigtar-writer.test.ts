@@ -1,6 +1,9 @@
-// The sigtar's gzipped copy (written alongside, for the archive dir's `.sigtar.gz`) must hold
-// exactly the sigtar's bytes, and must not be offered once a header was patched after its bytes
-// had already gone out (a file whose size changed while it was read).
+// The sigtar's gzipped copy (written alongside, for the archive dir's `.sigtar.gz`) and its encrypted
+// remote copy must hold exactly the sigtar's bytes (the remote one as the real gpg decrypts it), and
+// must not be offered once a header was patched after its bytes had already gone out (a file whose
+// size changed while it was read).
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +54,41 @@ describe('SigtarWriter gzip copy', () => {
     expect(w.gzipCopyPath).toBeUndefined();
     expect(existsSync(join(dir, 's.sigtar.gz'))).toBe(false);
     expect(readFileSync(join(dir, 's.sigtar')).readUInt32BE(512 + 100 + 412)).toBe(3 << 20);
+  });
+});
+
+describe('SigtarWriter encrypted remote copy', () => {
+  const encoding = { kind: 'pgp' as const, options: { passphrase: 'sigtar test' } };
+  const gpgDecrypt = (dir: string, file: string) =>
+    execFileSync('gpg', ['--homedir', mkdtempSync(join(dir, 'gnupg-')), '--batch', '--quiet', '--pinentry-mode', 'loopback', '--passphrase', 'sigtar test', '--decrypt', file], {
+      maxBuffer: 64 << 20,
+    });
+
+  it('decrypts with gpg to the sigtar, and its size and SHA1 are the file\'s', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigtar-remote-'));
+    dirs.push(dir);
+    const remote = join(dir, 's.sigtar.gpg');
+    const w = await SigtarWriter.create(join(dir, 's.sigtar'), { gzipCopy: join(dir, 's.sigtar.gz'), remoteCopy: { path: remote, encoding } });
+    await writeEntries(w, [100, 3 << 20, 70_000, 0, 1_500_000]);
+    await w.finish();
+    const closed = w.remoteCopyFile!;
+    expect(closed.path).toBe(remote);
+    expect(closed.size).toBe(readFileSync(remote).length);
+    expect(closed.sha1).toBe(createHash('sha1').update(readFileSync(remote)).digest('hex'));
+    expect(gpgDecrypt(dir, remote).equals(readFileSync(join(dir, 's.sigtar')))).toBe(true);
+    expect(gunzipSync(readFileSync(join(dir, 's.sigtar.gz'))).equals(readFileSync(join(dir, 's.sigtar')))).toBe(true);
+  });
+
+  it('is dropped with the gzipped copy when a header already flushed is patched', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigtar-remote-'));
+    dirs.push(dir);
+    const remote = join(dir, 's.sigtar.gpg');
+    const w = await SigtarWriter.create(join(dir, 's.sigtar'), { gzipCopy: join(dir, 's.sigtar.gz'), remoteCopy: { path: remote, encoding } });
+    await writeEntries(w, [100, 3 << 20, 70_000], 1);
+    await w.finish();
+    expect(w.remoteCopyFile).toBeUndefined();
+    expect(w.gzipCopyPath).toBeUndefined();
+    expect(existsSync(remote)).toBe(false);
   });
 });
 

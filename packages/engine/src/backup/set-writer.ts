@@ -138,9 +138,11 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   // `.sigtar.part` once the first volume is written, as duplicity does (§11.8).
   const metaDir = o.dryRun ? o.tempDir : o.archiveDir;
   const sigTemp = path.join(metaDir, `.duplicity-ts-${process.pid}-${o.time}.sigtar`);
-  // The cache's `.sigtar.gz` is gzipped while the sigtar is written (SigtarWriter's gzipCopy).
-  const sigGzipTemp = compressed && !o.dryRun ? `${sigTemp}.gz` : undefined;
-  const sigtar = await SigtarWriter.create(sigTemp, { gzipCopy: sigGzipTemp });
+  // The cache's `.sigtar.gz` is gzipped while the sigtar is written (SigtarWriter's gzipCopy), and an encrypted
+  // set's remote copy encrypted meanwhile (its remoteCopy), instead of both after the last volume.
+  const sigGzipTemp = (compressed || encrypted) && !o.dryRun ? `${sigTemp}.gz` : undefined;
+  const sigRemoteCopy = encrypted && !o.dryRun ? { path: path.join(o.tempDir, 'sigtar.streamed'), encoding } : undefined;
+  const sigtar = await SigtarWriter.create(sigTemp, { gzipCopy: sigGzipTemp, remoteCopy: sigRemoteCopy });
   let sigtarPath = sigTemp;
   const manifest = o.resume?.manifest ?? new Manifest();
   if (!o.resume) {
@@ -545,11 +547,13 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
     else await gzipCacheSig();
     await uploader!.enqueue(sigRemote, cacheSig, await sizeOf(cacheSig), true);
   } else {
-    // The remote copy (encryption on the main thread) and the cache copy (deflate on the pool) at once.
+    // The copies made while the sigtar was written, or else the remote copy (encryption on the main thread) and
+    // the cache copy (deflate on the pool) at once.
     const remoteFile = path.join(o.tempDir, 'sigtar.remote');
+    const gzipped = sigtar.gzipCopyPath;
     const [closed] = await Promise.all([
-      encodeFile(sigtarPath, remoteFile, encrypted ? { kind: 'pgp', options: o.encrypt! } : { kind: 'plain' }),
-      gzipCacheSig(),
+      sigtar.remoteCopyFile ?? encodeFile(sigtarPath, remoteFile, encrypted ? { kind: 'pgp', options: o.encrypt! } : { kind: 'plain' }),
+      gzipped ? rename(gzipped, cacheSig) : gzipCacheSig(),
     ]);
     await uploader!.enqueue(sigRemote, closed.path, closed.size);
   }
