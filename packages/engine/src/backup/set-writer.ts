@@ -144,6 +144,9 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
   const sigRemoteCopy = encrypted && !o.dryRun ? { path: path.join(o.tempDir, 'sigtar.streamed'), encoding } : undefined;
   const sigtar = await SigtarWriter.create(sigTemp, { gzipCopy: sigGzipTemp, remoteCopy: sigRemoteCopy });
   let sigtarPath = sigTemp;
+  /** The last volume boundary's fsync and manifest `.part` (see onVolume), and the first of them that failed. */
+  let boundaryDurable: Promise<void> = Promise.resolve();
+  let boundaryFailure: unknown;
   const manifest = o.resume?.manifest ?? new Manifest();
   if (!o.resume) {
     if (o.hostname) manifest.hostname = o.hostname;
@@ -163,21 +166,34 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
       stats.totalDestinationSizeChange += size;
       manifest.volumes.set(v.number, v);
       if (o.dryRun) return;
-      if (sigtarPath === sigTemp) {
-        await sigtar.sync();
-        sigtarPath = path.join(o.archiveDir, sigPart);
-        await rename(sigTemp, sigtarPath);
-      } else await sigtar.sync();
-      // Renamed into place: a run killed mid-write must leave the previous complete `.part`, which
-      // the next run resumes from (resume.ts).
-      const manifestTemp = path.join(o.archiveDir, `.duplicity-ts-${process.pid}-${o.time}.manifest`);
-      try {
-        await writeFile(manifestTemp, manifest.toBuffer());
-        await rename(manifestTemp, path.join(o.archiveDir, manifestPart));
-      } catch (err) {
-        await rm(manifestTemp, { force: true });
-        throw err;
-      }
+      if (boundaryFailure !== undefined) throw boundaryFailure;
+      // What this boundary makes durable, in order: the sigtar up to here (fsynced), then the manifest's `.part`
+      // naming this volume. It runs while the next volume is written: the fsync waits for the journal, which holds
+      // the volume just written, 0.1-0.2 s here, and every volume boundary of the set used to wait for it.
+      const fsyncSigtar = await sigtar.flushForSync();
+      const manifestBytes = manifest.toBuffer();
+      const previous = boundaryDurable;
+      boundaryDurable = (async () => {
+        await previous;
+        await fsyncSigtar();
+        if (sigtarPath === sigTemp) {
+          await rename(sigTemp, path.join(o.archiveDir, sigPart));
+          sigtarPath = path.join(o.archiveDir, sigPart);
+        }
+        // Renamed into place: a run killed mid-write must leave the previous complete `.part`, which
+        // the next run resumes from (resume.ts).
+        const manifestTemp = path.join(o.archiveDir, `.duplicity-ts-${process.pid}-${o.time}.manifest`);
+        try {
+          await writeFile(manifestTemp, manifestBytes);
+          await rename(manifestTemp, path.join(o.archiveDir, manifestPart));
+        } catch (err) {
+          await rm(manifestTemp, { force: true });
+          throw err;
+        }
+      })();
+      boundaryDurable.catch((err: unknown) => {
+        boundaryFailure ??= err;
+      });
     },
   });
 
@@ -504,10 +520,12 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
       o.log.info(`A ${displayPath(src.index)}`);
     }
     await volumes.finish();
+    await boundaryDurable;
     stats.endTime = Date.now() / 1000;
     if (uploader) await uploader.drain();
   } catch (err) {
     volumes.abort();
+    await boundaryDurable.catch(() => undefined);
     await sigtar.abort();
     if (sigtarPath === sigTemp) await rm(sigTemp, { force: true });
     if (uploader) await uploader.drain().catch(() => undefined);

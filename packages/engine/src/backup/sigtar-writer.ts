@@ -179,10 +179,13 @@ export class SigtarWriter {
     return size;
   }
 
-  /** Flushes and fsyncs (after each volume, §11.8). */
-  async sync(): Promise<void> {
+  /**
+   * Writes out what is buffered and returns the fsync of everything written so far, which may run while
+   * writing goes on (after each volume, §11.8; set-writer.ts says why it does not wait).
+   */
+  async flushForSync(): Promise<() => Promise<void>> {
     await this.flush();
-    await this.fh.sync();
+    return () => this.fh.sync();
   }
 
   async abort(): Promise<void> {
