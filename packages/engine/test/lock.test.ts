@@ -60,14 +60,33 @@ describe('acquireArchiveLock', () => {
     await lock.release();
   });
 
-  it('holds an fcntl lock the real duplicity respects (exit 23 from duplicity while held)', async () => {
+  /** The kinds of lock /proc/locks lists on `file` (by its inode): OFDLCK (the addon's), POSIX (python3's lockf). */
+  const lockKinds = (file: string) => {
+    const ino = spawnSync('stat', ['-c', '%i', file]).stdout.toString().trim();
+    return readFileSync('/proc/locks', 'utf8')
+      .split('\n')
+      .filter((l) => l.split(/\s+/)[5]?.endsWith(`:${ino}`))
+      .map((l) => l.split(/\s+/)[1]);
+  };
+
+  it.each([
+    ['the libdeflate addon (an OFD lock)', '0', 'OFDLCK'],
+    ['a python3 child (DUPLICITY_TS_NO_LIBDEFLATE=1)', '1', 'POSIX'],
+  ])('holds an fcntl lock the real duplicity respects (exit 23 from duplicity while held), through %s', async (_how, noAddon, kind) => {
     const env = baseEnv(work);
-    const cache = dirFor('dup-blocked');
-    const dir = dirFor('dup-blocked/n');
-    const url = `file://${dirFor('dup-blocked-dst')}`;
-    const lock = await acquireArchiveLock(dir);
+    const cache = dirFor(`dup-blocked-${kind}`);
+    const dir = dirFor(`dup-blocked-${kind}/n`);
+    const url = `file://${dirFor(`dup-blocked-${kind}-dst`)}`;
+    process.env.DUPLICITY_TS_NO_LIBDEFLATE = noAddon;
+    let lock;
+    try {
+      lock = await acquireArchiveLock(dir);
+    } finally {
+      delete process.env.DUPLICITY_TS_NO_LIBDEFLATE;
+    }
     let r;
     try {
+      expect(lockKinds(path.join(dir, 'lockfile'))).toEqual([kind]);
       r = run('duplicity', ['collection-status', '--no-encryption', '--archive-dir', cache, '--name', 'n', url], env);
     } finally {
       await lock.release();

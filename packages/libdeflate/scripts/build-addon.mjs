@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const addon = `${root}/build/Release/deflate_addon.node`;
-const sources = ['binding.gyp', 'src/addon.c', 'src/md4-lanes.c', 'src/md4-lanes.h', 'scripts/has-isal.mjs'].map((f) => `${root}/${f}`);
+const sources = ['binding.gyp', 'src/addon.c', 'src/md4-lanes.c', 'src/md4-lanes.h', 'src/ofd-lock.c', 'src/ofd-lock.h', 'scripts/has-isal.mjs'].map((f) => `${root}/${f}`);
 
 const mtime = (f) => statSync(f).mtimeMs;
 if (existsSync(addon) && sources.every((s) => mtime(s) <= mtime(addon))) process.exit(0);

@@ -1659,6 +1659,30 @@ static napi_value md4_lanes_width_of(napi_env env, napi_callback_info info) {
 }
 /* ==== end of MD4 of many blocks ================================================================= */
 
+/* ==== The archive dir's fcntl lock (packages/engine's lock/fcntl-holder.ts; ofd-lock.c) =============
+ *
+ *   lockFile(path)   the descriptor holding an exclusive lock on the file (close it to release), -1 when
+ *                    another process holds a lock on it, -2 when it cannot be locked this way
+ * ================================================================================================== */
+#include "ofd-lock.h"
+
+static napi_value lock_file(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char path[4096];
+  size_t len;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok || len == 0 ||
+      len >= sizeof path - 1) {
+    napi_throw_type_error(env, NULL, "lockFile(path) needs a path");
+    return NULL;
+  }
+  napi_value result;
+  CHECK(env, napi_create_int32(env, ofd_lock(path), &result));
+  return result;
+}
+/* ==== end of the archive dir's fcntl lock ========================================================= */
+
 NAPI_MODULE_INIT() {
   /* Backup-side gzip members, OpenPGP deflate segments, the restore-side inflater, SEIPD sealing, digests, SEIPD opening. */
   static const struct {
@@ -1685,7 +1709,8 @@ NAPI_MODULE_INIT() {
       {"openInto", open_into},
       {"openerEnd", opener_end},
       {"md4Blocks", md4_blocks},
-      {"md4LanesWidth", md4_lanes_width_of}
+      {"md4LanesWidth", md4_lanes_width_of},
+      {"lockFile", lock_file}
   };
 #ifdef HAVE_ISAL
   napi_value isal_fn;

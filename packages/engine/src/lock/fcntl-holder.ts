@@ -1,12 +1,15 @@
 /**
  * An fcntl lock on the lockfile, so that the real duplicity (which knows only fcntl locks, FORMAT.md
- * §11.10) sees a duplicity-ts run as holding the archive dir. Node cannot take fcntl locks, so a
- * small python3 child takes it and keeps it until its stdin closes: when this process releases the
- * lock, exits, or is killed. Where python3 is missing there is no duplicity to coordinate with
- * (duplicity is a python3 program), and the pid lockfile alone does the job.
+ * §11.10) sees a duplicity-ts run as holding the archive dir. Node cannot take fcntl locks: the
+ * libdeflate addon takes an open-file-description lock where it can (held by a descriptor kept open
+ * until release or exit); otherwise a small python3 child takes it and keeps it until its stdin
+ * closes: when this process releases the lock, exits, or is killed. Where python3 is missing there
+ * is no duplicity to coordinate with (duplicity is a python3 program), and the pid lockfile alone
+ * does the job.
  */
+import { lockFile } from '@duplicity-ts/libdeflate';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync } from 'node:fs';
 
 // The system interpreter (the one duplicity runs on) first: a `python3` found on PATH may be a
 // version-manager shim (pyenv's costs ~1.7 s per start here), and this runs on every command.
@@ -31,6 +34,17 @@ export interface FcntlHold {
 
 /** Locks `file`; 'busy' when another process holds an fcntl lock on it; null when python3 is not available. */
 export function holdFcntlLock(file: string, timeoutMs = 10_000): Promise<FcntlHold | 'busy' | null> {
+  const fd = lockFile(file);
+  if (fd === 'busy') return Promise.resolve('busy');
+  if (fd !== undefined) {
+    let held = true;
+    return Promise.resolve({
+      release() {
+        if (held) closeSync(fd);
+        held = false;
+      },
+    });
+  }
   return new Promise((resolve) => {
     let settled = false;
     const child = spawn(PYTHON, ['-S', '-E', '-c', SCRIPT, file], { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
