@@ -546,9 +546,12 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
 
   // Signatures: remote copy (gzip, plain or encrypted), then the cache's `.sigtar.gz` (§11.7).
   const cacheSig = path.join(o.archiveDir, sigLocal);
-  // Gzipped under the run's dotfile name, then renamed: a disk that fills up meanwhile must not leave a
-  // truncated `.sigtar.gz` under the name of a complete one (the next run deletes the dotfile).
-  const gzipCacheSig = async () => {
+  // The copy gzipped while the sigtar was written, else gzipped now under the run's dotfile name, then renamed:
+  // a disk that fills up meanwhile must not leave a truncated `.sigtar.gz` under the name of a complete one (the
+  // next run deletes the dotfile).
+  const cacheSigtar = async () => {
+    const gzipped = sigtar.gzipCopyPath;
+    if (gzipped) return rename(gzipped, cacheSig);
     // The gzipped copy's name (sigGzipTemp): that copy, when there was one, went stale and is gone.
     const temp = `${sigTemp}.gz`;
     try {
@@ -560,18 +563,15 @@ export async function writeBackupSet(o: WriteSetOptions): Promise<BackupStatisti
     }
   };
   if (compressed) {
-    const gzipped = sigtar.gzipCopyPath;
-    if (gzipped) await rename(gzipped, cacheSig);
-    else await gzipCacheSig();
+    await cacheSigtar();
     await uploader!.enqueue(sigRemote, cacheSig, await sizeOf(cacheSig), true);
   } else {
-    // The copies made while the sigtar was written, or else the remote copy (encryption on the main thread) and
-    // the cache copy (deflate on the pool) at once.
+    // The remote copy made while the sigtar was written, or else made now (encryption on the main thread) beside
+    // the cache copy (deflate on the pool).
     const remoteFile = path.join(o.tempDir, 'sigtar.remote');
-    const gzipped = sigtar.gzipCopyPath;
     const [closed] = await Promise.all([
       sigtar.remoteCopyFile ?? encodeFile(sigtarPath, remoteFile, encrypted ? { kind: 'pgp', options: o.encrypt! } : { kind: 'plain' }),
-      gzipped ? rename(gzipped, cacheSig) : gzipCacheSig(),
+      cacheSigtar(),
     ]);
     await uploader!.enqueue(sigRemote, closed.path, closed.size);
   }
