@@ -59,20 +59,13 @@ export class SigtarWriter {
     if (this.remote) await this.remote.write(bytes);
   }
 
-  private async dropGzipCopy(): Promise<void> {
-    const gz = this.gz;
-    if (!gz) return;
-    this.gz = undefined;
-    gz.abort();
-    await rm(gz.path, { force: true });
-  }
-
-  private async dropRemoteCopy(): Promise<void> {
-    const remote = this.remote;
-    if (!remote) return;
-    this.remote = undefined;
-    remote.abort();
-    await rm(remote.path, { force: true });
+  /** Stops writing a copy (`gz` or `remote`) and removes its file. */
+  private async dropCopy(which: 'gz' | 'remote'): Promise<void> {
+    const copy = this[which];
+    if (!copy) return;
+    this[which] = undefined;
+    copy.abort();
+    await rm(copy.path, { force: true });
   }
 
   get position(): number {
@@ -145,8 +138,8 @@ export class SigtarWriter {
     else {
       await this.flush();
       await this.fh.write(fixed, 0, fixed.length, headerAt);
-      await this.dropGzipCopy();
-      await this.dropRemoteCopy();
+      await this.dropCopy('gz');
+      await this.dropCopy('remote');
     }
   }
 
@@ -170,11 +163,11 @@ export class SigtarWriter {
     const [gz, remote] = await Promise.allSettled([this.gz?.close(), this.remote?.close()]);
     if (this.gz) {
       if (gz.status === 'fulfilled') this.gzDone = true;
-      else await this.dropGzipCopy();
+      else await this.dropCopy('gz');
     }
     if (this.remote) {
       if (remote.status === 'fulfilled') this.remoteClosed = remote.value;
-      else await this.dropRemoteCopy();
+      else await this.dropCopy('remote');
     }
     return size;
   }
@@ -190,7 +183,7 @@ export class SigtarWriter {
 
   async abort(): Promise<void> {
     await this.fh.close().catch(() => undefined);
-    await this.dropGzipCopy().catch(() => undefined);
-    await this.dropRemoteCopy().catch(() => undefined);
+    await this.dropCopy('gz').catch(() => undefined);
+    await this.dropCopy('remote').catch(() => undefined);
   }
 }
