@@ -32,7 +32,10 @@ export interface FcntlHold {
   release(): void;
 }
 
-/** Locks `file`; 'busy' when another process holds an fcntl lock on it; null when python3 is not available. */
+/**
+ * Locks `file` (through the addon, else a python3 child); 'busy' when another process holds an fcntl lock on it;
+ * null when neither way is available.
+ */
 export function holdFcntlLock(file: string, timeoutMs = 10_000): Promise<FcntlHold | 'busy' | null> {
   const fd = lockFile(file);
   if (fd === 'busy') return Promise.resolve('busy');
