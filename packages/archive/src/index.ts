@@ -24,6 +24,6 @@ export {
   volumeMayContain,
 } from './manifest.js';
 export { type TarHeader, type TarEntryType, tarPadding, tarEndBlocks } from './tar-header-type.js';
-export { type TarEntry, readTar } from './tar-reader.js';
+export { type TarEntry, type TarEntrySync, readTar, readTarSync } from './tar-reader.js';
 export { type EntryKind, type EntryStream, type EntryName, parseEntryName, formatEntryName } from './entry-name.js';
 export { encodeTarEntry, encodeTarEntryInto } from './tar-header.js';

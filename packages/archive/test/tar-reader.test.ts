@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { encodeTarEntry, readTar, tarEndBlocks, tarPadding, type TarHeader } from '@duplicity-ts/archive';
+import { encodeTarEntry, readTar, readTarSync, tarEndBlocks, tarPadding, type TarHeader } from '@duplicity-ts/archive';
 
 const header = (p: Partial<TarHeader>): TarHeader => ({
   name: Buffer.from('snapshot/x'), type: 'file', mode: 0o644, uid: 0, gid: 0, uname: 'root', gname: 'root',
@@ -13,19 +13,48 @@ function entry(name: string, body: Buffer | string = Buffer.alloc(0), p: Partial
   return Buffer.concat([encodeTarEntry(header({ name: Buffer.from(name), size: b.length, ...p })), b, tarPadding(b.length)]);
 }
 
-async function* chunks(parts: Buffer[], size = Infinity): AsyncGenerator<Uint8Array> {
-  for (const p of parts) for (let i = 0; i < p.length; i += size) yield p.subarray(i, Math.min(p.length, i + size));
+/** A test stream: `parts` cut into pieces of `size` bytes; `forbidden`: reading past them fails the test. */
+interface Source {
+  parts: Buffer[];
+  size: number;
+  forbidden?: boolean;
+  /** Every piece is handed out in one buffer, overwritten for the next (as the inflaters do). */
+  reused?: boolean;
 }
 
+const chunks = (parts: Buffer[], size = Infinity): Source => ({ parts, size });
 /** A source that fails the test if the reader asks for anything after `parts`. */
-async function* thenForbidden(parts: Buffer[]): AsyncGenerator<Uint8Array> {
-  yield* chunks(parts);
-  throw new Error('reader read past the end-of-archive block');
+const thenForbidden = (parts: Buffer[]): Source => ({ parts, size: Infinity, forbidden: true });
+
+function* pieces(s: Source): Generator<Uint8Array> {
+  const scratch = Buffer.alloc(Math.max(0, ...s.parts.map((p) => Math.min(p.length, s.size))));
+  for (const p of s.parts) {
+    for (let i = 0; i < p.length; i += s.size) {
+      const piece = p.subarray(i, Math.min(p.length, i + s.size));
+      if (!s.reused) yield piece;
+      else {
+        scratch.fill(0xee);
+        piece.copy(scratch);
+        yield scratch.subarray(0, piece.length);
+      }
+    }
+  }
+  if (s.forbidden) throw new Error('reader read past the end-of-archive block');
 }
 
-async function list(src: AsyncIterable<Uint8Array>): Promise<{ name: string; body: string }[]> {
+type Body = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+type Reader = (s: Source) => AsyncIterable<{ header: TarHeader; body: Body }>;
+
+/** Both drivers of the one tar parser: over an async stream, and over a synchronous one. */
+const READERS: [string, Reader][] = [
+  ['readTar', (s) => readTar((async function* () { yield* pieces(s); })())],
+  ['readTarSync', (s) => (async function* () { yield* readTarSync(pieces(s)); })()],
+];
+
+describe.each(READERS)('%s', (_name, read) => {
+async function list(src: Source): Promise<{ name: string; body: string }[]> {
   const out = [];
-  for await (const { header: h, body } of readTar(src)) {
+  for await (const { header: h, body } of read(src)) {
     const parts: Buffer[] = [];
     for await (const c of body) parts.push(Buffer.from(c));
     out.push({ name: h.name.toString('latin1'), body: Buffer.concat(parts).toString('latin1') });
@@ -65,6 +94,12 @@ describe('readTar end of archive (§2.3)', () => {
     expect(await list(chunks([Buffer.concat(TWO)], 1))).toEqual(TWO_LISTED);
     for (const size of [7, 511, 513]) expect(await list(chunks([Buffer.concat(parts)], size))).toEqual(want);
   });
+  it('gives the same entries when the stream reuses one buffer for its pieces', async () => {
+    const big = randomBytes(70000).toString('latin1');
+    const parts = [...TWO, entry('multivol_snapshot/b/1', Buffer.from(big, 'latin1')), entry('snapshot/c', 'ccc')];
+    const want = [...TWO_LISTED, { name: 'multivol_snapshot/b/1', body: big }, { name: 'snapshot/c', body: 'ccc' }];
+    for (const size of [100, 511, 512, 4096]) expect(await list({ ...chunks([Buffer.concat(parts)], size), reused: true })).toEqual(want);
+  });
 });
 
 describe('readTar bodies', () => {
@@ -72,7 +107,7 @@ describe('readTar bodies', () => {
     const parts = [entry('snapshot/a', 'A'.repeat(3000)), entry('snapshot/b', 'B'.repeat(700)), entry('snapshot/c', 'C')];
     const names: string[] = [];
     let i = 0;
-    for await (const { header: h, body } of readTar(chunks(parts, 100))) {
+    for await (const { header: h, body } of read(chunks(parts, 100))) {
       names.push(h.name.toString());
       if (i++ === 1) {
         for await (const c of body) {
@@ -84,8 +119,8 @@ describe('readTar bodies', () => {
     expect(names).toEqual(['snapshot/a', 'snapshot/b', 'snapshot/c']);
   });
   it('refuses to read a body after moving on', async () => {
-    const bodies: AsyncIterable<Uint8Array>[] = [];
-    for await (const { body } of readTar(chunks(TWO))) bodies.push(body);
+    const bodies: Body[] = [];
+    for await (const { body } of read(chunks(TWO))) bodies.push(body);
     await expect(async () => {
       for await (const _ of bodies[1]) void _;
     }).rejects.toThrow(/after moving to the next entry/);
@@ -147,7 +182,8 @@ sys.stdout.buffer.write(buf.getvalue())
 
   async function headers(tar: Buffer) {
     const out: (TarHeader & { text: string })[] = [];
-    for await (const { header: h, body } of readTar(chunks([tar], 333))) {
+    // Pieces of 333 bytes in one reused buffer: extended headers and names span pieces.
+    for await (const { header: h, body } of read({ ...chunks([tar], 333), reused: true })) {
       const parts: Buffer[] = [];
       for await (const c of body) parts.push(Buffer.from(c));
       out.push({ ...h, text: Buffer.concat(parts).toString() });
@@ -174,4 +210,5 @@ sys.stdout.buffer.write(buf.getvalue())
     const hs = await headers(make('ustar'));
     expect(hs[0]).toMatchObject({ name: Buffer.from('snapshot/' + 'p'.repeat(120) + '/short.txt'), text: 'prefix split' });
   });
+});
 });

@@ -137,30 +137,35 @@ export async function* detectChanges(
     return;
   }
   const bi = base[Symbol.asyncIterator]();
-  let b = await bi.next();
-  for await (const src of walk) {
-    while (!b.done && compareIndex(b.value.index, src.index) < 0) {
-      // The root is never deleted.
+  try {
+    let b = await bi.next();
+    for await (const src of walk) {
+      while (!b.done && compareIndex(b.value.index, src.index) < 0) {
+        // The root is never deleted.
+        if (b.value.index.length > 0) yield { op: 'deleted', base: b.value };
+        b = await bi.next();
+      }
+      if (!b.done && compareIndex(b.value.index, src.index) === 0) {
+        const old = b.value;
+        // A lazy signature must be read before the base moves on: by --compare-size, and for a delta.
+        const sigFile = src.type === 'file' && old.kind === 'signature';
+        if (sigFile && o.compareSize) await signatureOf(old);
+        let change: Change;
+        if (isUnchanged(src, old, o)) change = { op: 'unchanged', src, base: old };
+        else if (sigFile && typeOfHeader(old.header) === 'file' && (await signatureOf(old))) change = { op: 'diff', src, base: old };
+        else change = { op: 'snapshot', src, base: old };
+        b = await bi.next();
+        yield change;
+      } else {
+        yield { op: 'snapshot', src };
+      }
+    }
+    while (!b.done) {
       if (b.value.index.length > 0) yield { op: 'deleted', base: b.value };
       b = await bi.next();
     }
-    if (!b.done && compareIndex(b.value.index, src.index) === 0) {
-      const old = b.value;
-      // A lazy signature must be read before the base moves on: by --compare-size, and for a delta.
-      const sigFile = src.type === 'file' && old.kind === 'signature';
-      if (sigFile && o.compareSize) await signatureOf(old);
-      let change: Change;
-      if (isUnchanged(src, old, o)) change = { op: 'unchanged', src, base: old };
-      else if (sigFile && typeOfHeader(old.header) === 'file' && (await signatureOf(old))) change = { op: 'diff', src, base: old };
-      else change = { op: 'snapshot', src, base: old };
-      b = await bi.next();
-      yield change;
-    } else {
-      yield { op: 'snapshot', src };
-    }
-  }
-  while (!b.done) {
-    if (b.value.index.length > 0) yield { op: 'deleted', base: b.value };
-    b = await bi.next();
+  } finally {
+    // Closes the chain's sigtars (files and inflaters) when the backup stops early.
+    await bi.return?.(undefined);
   }
 }

@@ -4,13 +4,18 @@
  * newest file wins and a `deleted/` entry means the item is gone. One merge serves the backup (which
  * needs the winning signatures' bytes to compute deltas) and list-current-files (headers only).
  */
-import { compareIndex, parseEntryName, readTar, type Index, type TarHeader } from '@duplicity-ts/archive';
+import { compareIndex, parseEntryName, readTar, readTarSync, type Index, type TarEntry, type TarEntrySync, type TarHeader } from '@duplicity-ts/archive';
 
-/** One plain sigtar byte stream; `name` is the file it came from, for messages. */
+/**
+ * One plain sigtar byte stream; `name` is the file it came from, for messages. A synchronous stream
+ * (a cached file inflated in this thread) is read by readTarSync, without a promise per entry.
+ */
 export interface SigtarSource {
   name: string;
-  bytes: AsyncIterable<Uint8Array>;
+  bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 }
+
+type Body = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 export interface CombinedEntry {
   index: Index;
@@ -20,39 +25,46 @@ export interface CombinedEntry {
   /** The librsync signature of a regular file, when asked for. */
   signature?: Buffer;
   /**
-   * With `signatures: 'lazy'`: reads this entry's signature (regular files only). Valid until the
-   * consumer asks for the next entry, when the body is skipped unread.
+   * With `signatures: 'lazy'`: this entry's signature as the tar body's bytes (regular files only),
+   * `header.size` of them. Readable once, until the consumer asks for the next entry, when the body
+   * is skipped unread.
    */
-  readSignature?: () => Promise<Buffer>;
+  signatureBody?: Body;
 }
 
 interface Head {
   index: Index;
   kind: string;
   header: TarHeader;
-  body: AsyncIterable<Uint8Array>;
+  body: Body;
 }
 
-async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+/** A body's bytes in one buffer of their own: the tar reader may hand out views of a buffer it reuses. */
+export async function collect(body: Body): Promise<Buffer> {
   const parts: Buffer[] = [];
-  // Copied: the tar reader may hand out views of a buffer it reuses.
-  for await (const c of body) parts.push(Buffer.from(c));
+  if (Symbol.asyncIterator in body) for await (const c of body) parts.push(Buffer.from(c));
+  else for (const c of body) parts.push(Buffer.from(c));
   return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }
 
 /**
  * Merges the sigtars of one chain, oldest first. With `signatures`, each winning regular file's
  * signature is read into memory (one at a time); the losers' bodies are skipped unread. With
- * `signatures: 'lazy'` only the ones the consumer asks for are (`readSignature`): an incremental
+ * `signatures: 'lazy'` only the ones the consumer asks for are (`signatureBody`): an incremental
  * backup needs those of changed files only, and copying every signature of the chain out of the
  * tar stream was a visible share of its fixed cost (allocations, then garbage collection).
  * A malformed entry name fails with exit code 30 and the file's name.
  */
 export async function* combineSigtars(sources: SigtarSource[], o: { signatures?: boolean | 'lazy' } = {}): AsyncGenerator<CombinedEntry> {
-  const readers = sources.map((s) => readTar(s.bytes));
+  const readers: (AsyncGenerator<TarEntry> | Generator<TarEntrySync>)[] = sources.map((s) =>
+    Symbol.asyncIterator in s.bytes ? readTar(s.bytes) : readTarSync(s.bytes),
+  );
   const heads: (Head | undefined)[] = [];
-  const advance = async (i: number) => {
-    const r = await readers[i].next();
+  const advance = (i: number): Promise<void> | void => {
+    const next = readers[i].next();
+    return next instanceof Promise ? next.then((r) => setHead(i, r)) : setHead(i, next);
+  };
+  const setHead = (i: number, r: IteratorResult<TarEntry | TarEntrySync>) => {
     if (r.done) {
       heads[i] = undefined;
       return;
@@ -87,23 +99,17 @@ export async function* combineSigtars(sources: SigtarSource[], o: { signatures?:
       // The newest file (last source) holding the index wins.
       const w = heads[atMin[atMin.length - 1]]!;
       let out: CombinedEntry | undefined;
-      let current = true;
       if (w.kind === 'signature') {
         out = { index: w.index, kind: 'signature', header: w.header };
-        if (o.signatures === 'lazy') {
-          const body = w.body;
-          const name = sources[atMin[atMin.length - 1]].name;
-          out.readSignature = () => {
-            if (!current) return Promise.reject(new Error(`signature of an entry of ${name} read after the next entry was asked for`));
-            current = false;
-            return collect(body);
-          };
-        } else if (o.signatures) out.signature = await collect(w.body);
+        if (o.signatures === 'lazy') out.signatureBody = w.body;
+        else if (o.signatures) out.signature = await collect(w.body);
       } else if (w.kind === 'snapshot') out = { index: w.index, kind: 'snapshot', header: w.header };
       // Yielded before the readers move on, so that a lazy signature's body is still unread.
       if (out) yield out;
-      current = false;
-      for (const i of atMin) await advance(i);
+      for (const i of atMin) {
+        const moved = advance(i);
+        if (moved) await moved;
+      }
     }
   } finally {
     await Promise.all(readers.map((r) => r.return(undefined)));

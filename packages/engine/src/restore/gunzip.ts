@@ -73,7 +73,7 @@ export async function* gunzipFile(file: string, offset = 0): AsyncGenerator<Uint
  * thread of its own: no thread-pool round trip, no fresh buffer per piece, and ISA-L inflates text
  * at 2-4x zlib's speed. Members, padding and trailing bytes end as with node:zlib, with its messages.
  */
-export async function* gunzipFileSync(file: string): AsyncGenerator<Uint8Array> {
+export function* inflateFileSync(file: string): Generator<Uint8Array> {
   const inflater = new Inflater('gzip');
   const fd = openSync(file, 'r');
   try {
@@ -102,4 +102,9 @@ export async function* gunzipFileSync(file: string): AsyncGenerator<Uint8Array> 
     inflater.close();
     closeSync(fd);
   }
+}
+
+/** inflateFileSync as an async stream, for readers that take one (the decode worker's pieces). */
+export async function* gunzipFileSync(file: string): AsyncGenerator<Uint8Array> {
+  yield* inflateFileSync(file);
 }
