@@ -6,7 +6,7 @@
   "targets": [
     {
       "target_name": "deflate_addon",
-      "sources": ["src/addon.c", "src/md4-lanes.c", "src/ofd-lock.c"],
+      "sources": ["src/addon.c", "src/md4-lanes.c", "src/ofd-lock.c", "src/stat-names.c"],
       "cflags": ["-O2", "-std=c11", "-Wall", "-Wextra"],
       "libraries": ["-ldeflate", "-lz"],
       "conditions": [

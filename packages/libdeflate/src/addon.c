@@ -1683,6 +1683,66 @@ static napi_value lock_file(napi_env env, napi_callback_info info) {
 }
 /* ==== end of the archive dir's fcntl lock ========================================================= */
 
+/* ==== lstat of a directory's entries (packages/engine's backup/source-walk.ts; stat-names.c) ========
+ *
+ *   statNames(dir, names, from, count, out)   fstatat of names[from .. from+count) (Buffers) in directory `dir` (a
+ *                    Buffer), STAT_NAMES_FIELDS doubles per entry into the Float64Array `out`; returns 0, or the
+ *                    errno of opening the directory
+ * ================================================================================================== */
+#include <errno.h>
+#include "stat-names.h"
+
+#define STAT_NAMES_MAX 1024
+
+static napi_value stat_names_of(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *dir_data;
+  size_t dir_len;
+  uint32_t from, count, names_len;
+  napi_typedarray_type type;
+  size_t out_len;
+  void *out_data;
+  bool is_array = false;
+  if (argc < 5 || napi_get_buffer_info(env, argv[0], &dir_data, &dir_len) != napi_ok ||
+      napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[1], &names_len) != napi_ok || napi_get_value_uint32(env, argv[2], &from) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &count) != napi_ok ||
+      napi_get_typedarray_info(env, argv[4], &type, &out_len, &out_data, NULL, NULL) != napi_ok ||
+      type != napi_float64_array || count > STAT_NAMES_MAX || (uint64_t)from + count > names_len ||
+      out_len < (size_t)count * STAT_NAMES_FIELDS) {
+    napi_throw_type_error(env, NULL, "statNames(dir, names, from, count, out): bad arguments");
+    return NULL;
+  }
+  napi_value result;
+  char dir[4096];
+  if (dir_len == 0 || dir_len >= sizeof dir || memchr(dir_data, 0, dir_len)) {
+    /* Not a path open() takes: the caller falls back to lstat per entry, which reports it. */
+    CHECK(env, napi_create_int32(env, dir_len == 0 ? ENOENT : dir_len >= sizeof dir ? ENAMETOOLONG : EINVAL, &result));
+    return result;
+  }
+  memcpy(dir, dir_data, dir_len);
+  dir[dir_len] = 0;
+  const char *names[STAT_NAMES_MAX];
+  size_t lens[STAT_NAMES_MAX];
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value el;
+    void *data;
+    size_t len;
+    CHECK(env, napi_get_element(env, argv[1], from + i, &el));
+    if (napi_get_buffer_info(env, el, &data, &len) != napi_ok) {
+      napi_throw_type_error(env, NULL, "statNames: names must be Buffers");
+      return NULL;
+    }
+    names[i] = data;
+    lens[i] = len;
+  }
+  CHECK(env, napi_create_int32(env, stat_names(dir, names, lens, count, out_data), &result));
+  return result;
+}
+/* ==== end of lstat of a directory's entries ======================================================= */
+
 NAPI_MODULE_INIT() {
   /* Backup-side gzip members, OpenPGP deflate segments, the restore-side inflater, SEIPD sealing, digests, SEIPD opening. */
   static const struct {
@@ -1710,7 +1770,8 @@ NAPI_MODULE_INIT() {
       {"openerEnd", opener_end},
       {"md4Blocks", md4_blocks},
       {"md4LanesWidth", md4_lanes_width_of},
-      {"lockFile", lock_file}
+      {"lockFile", lock_file},
+      {"statNames", stat_names_of}
   };
 #ifdef HAVE_ISAL
   napi_value isal_fn;

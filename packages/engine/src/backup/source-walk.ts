@@ -6,9 +6,54 @@
  */
 import { readlink, stat as statFollow } from 'node:fs/promises';
 import { lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
+import { STAT_NAMES_FIELDS, STAT_NAMES_MAX, statNames, statNamesAvailable } from '@duplicity-ts/libdeflate';
 import { Decision, fullPath, type Selector } from '../selection/selector.js';
 
 export type SourceType = 'file' | 'directory' | 'symlink' | 'fifo' | 'chardev' | 'blockdev';
+
+/** The lstat fields a backup, a verify and the selection rules read: a Stats, or an EntryStat of the walk's. */
+export type SourceStat = Pick<
+  Stats,
+  'mode' | 'uid' | 'gid' | 'size' | 'mtimeMs' | 'dev' | 'rdev' | 'ino' | 'nlink' | 'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isFIFO' | 'isCharacterDevice' | 'isBlockDevice' | 'isSocket'
+>;
+
+const S_IFMT = 0o170000;
+
+/** An entry's lstat as the addon's statNames gives it: the fields of a Stats object (same values) without the rest. */
+class EntryStat implements SourceStat {
+  constructor(
+    readonly mode: number,
+    readonly uid: number,
+    readonly gid: number,
+    readonly size: number,
+    readonly mtimeMs: number,
+    readonly dev: number,
+    readonly rdev: number,
+    readonly ino: number,
+    readonly nlink: number,
+  ) {}
+  isFile(): boolean {
+    return (this.mode & S_IFMT) === 0o100000;
+  }
+  isDirectory(): boolean {
+    return (this.mode & S_IFMT) === 0o040000;
+  }
+  isSymbolicLink(): boolean {
+    return (this.mode & S_IFMT) === 0o120000;
+  }
+  isFIFO(): boolean {
+    return (this.mode & S_IFMT) === 0o010000;
+  }
+  isCharacterDevice(): boolean {
+    return (this.mode & S_IFMT) === 0o020000;
+  }
+  isBlockDevice(): boolean {
+    return (this.mode & S_IFMT) === 0o060000;
+  }
+  isSocket(): boolean {
+    return (this.mode & S_IFMT) === 0o140000;
+  }
+}
 
 export interface SourceEntry {
   /** Path components relative to the source root (root: []). */
@@ -21,7 +66,7 @@ export interface SourceEntry {
    */
   path: Buffer;
   type: SourceType;
-  stat: Stats;
+  stat: SourceStat;
   /** Symlink target bytes. */
   linkname?: Buffer;
 }
@@ -37,7 +82,7 @@ export interface WalkOptions {
   onSkip?(fsPath: Buffer, why: string): void;
 }
 
-export function sourceType(st: Stats): SourceType | undefined {
+export function sourceType(st: SourceStat): SourceType | undefined {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'directory';
   if (st.isSymbolicLink()) return 'symlink';
@@ -70,6 +115,11 @@ interface Frame {
   next: number;
   /** A directory only scanned for an include: yielded just before its first kept descendant. */
   unannounced?: SourceEntry;
+  /** lstat of names[statFrom .. statTo) by statNames (STAT_NAMES_FIELDS each); none when `statFailed`. */
+  stats?: Float64Array;
+  statFrom: number;
+  statTo: number;
+  statFailed?: boolean;
 }
 
 /**
@@ -84,6 +134,8 @@ async function* walkTree(root: Buffer, o: WalkOptions): AsyncGenerator<SourceEnt
   const relStart = root.length > 0 && root[root.length - 1] === 0x2f ? root.length : root.length + 1;
   /** Frames whose `unannounced` entry is still waiting. */
   let waiting = 0;
+  // --copy-links stats through links: per entry, as below.
+  const batched = !o.followLinks && statNamesAvailable();
   const enter = (dir: Buffer, index: Buffer[], unannounced?: SourceEntry): void => {
     let names: Buffer[];
     try {
@@ -93,7 +145,7 @@ async function* walkTree(root: Buffer, o: WalkOptions): AsyncGenerator<SourceEnt
       return;
     }
     names.sort(Buffer.compare);
-    stack.push({ dir, index, names, next: 0, unannounced });
+    stack.push({ dir, index, names, next: 0, unannounced, statFrom: 0, statTo: 0, statFailed: !batched });
     if (unannounced) waiting++;
   };
   enter(root, []);
@@ -104,10 +156,11 @@ async function* walkTree(root: Buffer, o: WalkOptions): AsyncGenerator<SourceEnt
       if (frame.unannounced) waiting--;
       continue;
     }
-    const name = frame.names[frame.next++];
+    const k = frame.next++;
+    const name = frame.names[k];
     const fsPath = childPath(frame.dir, name);
     const index = [...frame.index, name];
-    const got = statEntry(fsPath, o);
+    const got = (!frame.statFailed && batchedStat(frame, k)) || statEntry(fsPath, o);
     if (got instanceof Error) {
       o.onError?.(fsPath, got);
       continue;
@@ -163,11 +216,32 @@ async function* walkTree(root: Buffer, o: WalkOptions): AsyncGenerator<SourceEnt
 }
 
 /**
+ * names[k]'s lstat from the frame's batch (statNames, STAT_NAMES_MAX names per call), or undefined when
+ * that entry reported an error or the directory could not be opened (then lstatSync, with Node's message).
+ */
+function batchedStat(frame: Frame, k: number): EntryStat | undefined {
+  if (k >= frame.statTo) {
+    const count = Math.min(STAT_NAMES_MAX, frame.names.length - k);
+    frame.stats ??= new Float64Array(Math.min(STAT_NAMES_MAX, frame.names.length) * STAT_NAMES_FIELDS);
+    if (statNames(frame.dir, frame.names, k, count, frame.stats) !== 0) {
+      frame.statFailed = true;
+      return undefined;
+    }
+    frame.statFrom = k;
+    frame.statTo = k + count;
+  }
+  const s = frame.stats!;
+  const i = (k - frame.statFrom) * STAT_NAMES_FIELDS;
+  if (s[i] !== 0) return undefined;
+  return new EntryStat(s[i + 1], s[i + 2], s[i + 3], s[i + 4], s[i + 5], s[i + 6], s[i + 7], s[i + 8], s[i + 9]);
+}
+
+/**
  * lstat (or stat, following links). Synchronous on purpose: metadata calls are microseconds when
  * the inode is cached, while a promise round trip through the thread pool costs far more per
  * file; file contents are still read asynchronously.
  */
-function statEntry(p: Buffer, o: WalkOptions): Stats | Error {
+function statEntry(p: Buffer, o: WalkOptions): SourceStat | Error {
   try {
     const st = lstatSync(p);
     if (o.followLinks && st.isSymbolicLink()) {

@@ -5,7 +5,7 @@
  * inside is kept).
  */
 import { readFile } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import type { SourceStat } from '../backup/source-walk.js';
 import { compileGlob, toBinaryString, type CompiledGlob } from './glob.js';
 
 export type SelectionRuleKind =
@@ -33,7 +33,7 @@ export type Decision = (typeof Decision)[keyof typeof Decision];
 /** What a rule looks at: the full path string (binary form), and the lstat of the item. */
 export interface Candidate {
   path: string;
-  stat: Stats;
+  stat: SourceStat;
   /** Reads a directory's entry names (only asked for by --exclude-if-present). */
   hasChild?(name: Buffer): Promise<boolean>;
 }
