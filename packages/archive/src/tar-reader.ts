@@ -143,9 +143,9 @@ type Step = { op: 'read'; n: number } | { op: 'skip'; n: number } | { op: 'entry
 
 /**
  * The tar format without the I/O, for both drivers (readTar, readTarSync): it asks for exact reads
- * (answered with the bytes, fewer only at the end of the stream) and skips (answered with the count,
- * unused), and hands out each entry's header; the driver then streams the entry's body and skips what
- * the consumer left of it before asking for the next step, which skips the padding.
+ * (answered with the bytes, fewer only at the end of the stream) and skips (answered with the count),
+ * and hands out each entry's header; the driver streams the entry's body to its consumer and answers
+ * with the bytes left unread, which are skipped next, then the padding.
  * `offset()` is the driver's position in the stream, for messages.
  */
 function* tarSteps(offset: () => number): Generator<Step, void, Buffer | number | undefined> {
@@ -210,11 +210,21 @@ function* tarSteps(offset: () => number): Generator<Step, void, Buffer | number 
       if (NO_DATA.has(h.type)) h.size = 0;
       header = h;
     }
-    yield { op: 'entry', header };
+    // The driver answers with the bytes of the body its consumer left unread.
+    const unread = (yield { op: 'entry', header }) as number;
+    if (unread > 0) {
+      skip.n = unread;
+      const skipped = (yield skip) as number;
+      if (skipped < unread) throw payloadCutShort(header, unread - skipped);
+    }
     // The padding may be missing at the very end of a stream; that is tolerated.
     skip.n = (BLOCK - (header.size % BLOCK)) % BLOCK;
     yield skip;
   }
+}
+
+function payloadCutShort(h: TarHeader, missing: number): ArchiveFormatError {
+  return new ArchiveFormatError(`tar stream ends inside the payload of ${showBytes(h.name)} (${missing} bytes missing)`);
 }
 
 /** An entry's body as its driver hands it out: readable once, and only until the next entry. */
@@ -225,13 +235,15 @@ class BodyState {
     this.remaining = header.size;
   }
 
+  /** Before a read: the body is still the current one. */
   check(): void {
     if (!this.current) throw new Error(`tar entry ${showBytes(this.header.name)}: body read after moving to the next entry`);
   }
 
-  /** A read of the body that came back empty: the stream ended inside it. */
-  cutShort(missing = this.remaining): ArchiveFormatError {
-    return new ArchiveFormatError(`tar stream ends inside the payload of ${showBytes(this.header.name)} (${missing} bytes missing)`);
+  /** After a read of `got` bytes (none: the stream ended inside the body). */
+  took(got: number): void {
+    if (got === 0) throw payloadCutShort(this.header, this.remaining);
+    this.remaining -= got;
   }
 }
 
@@ -252,22 +264,16 @@ export async function* readTar(src: AsyncIterable<Uint8Array>): AsyncGenerator<T
         const b = new BodyState(step.header);
         const body: AsyncIterable<Uint8Array> = {
           [Symbol.asyncIterator]: async function* () {
-            b.check();
-            while (b.remaining > 0) {
+            for (b.check(); b.remaining > 0; ) {
               const chunk = await r.readUpTo(b.remaining);
-              if (chunk.length === 0) throw b.cutShort();
-              b.remaining -= chunk.length;
+              b.took(chunk.length);
               yield chunk;
             }
           },
         };
         yield { header: step.header, body };
         b.current = false;
-        if (b.remaining > 0) {
-          const skipped = await r.skip(b.remaining);
-          if (skipped < b.remaining) throw b.cutShort(b.remaining - skipped);
-        }
-        s = steps.next();
+        s = steps.next(b.remaining);
       }
     }
   } finally {
@@ -298,22 +304,16 @@ export function* readTarSync(src: Iterable<Uint8Array>): Generator<TarEntrySync>
         const b = new BodyState(step.header);
         const body: Iterable<Uint8Array> = {
           [Symbol.iterator]: function* () {
-            b.check();
-            while (b.remaining > 0) {
+            for (b.check(); b.remaining > 0; ) {
               const chunk = r.readUpTo(b.remaining);
-              if (chunk.length === 0) throw b.cutShort();
-              b.remaining -= chunk.length;
+              b.took(chunk.length);
               yield chunk;
             }
           },
         };
         yield { header: step.header, body };
         b.current = false;
-        if (b.remaining > 0) {
-          const skipped = r.skip(b.remaining);
-          if (skipped < b.remaining) throw b.cutShort(b.remaining - skipped);
-        }
-        s = steps.next();
+        s = steps.next(b.remaining);
       }
     }
   } finally {
