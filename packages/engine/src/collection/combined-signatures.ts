@@ -60,9 +60,24 @@ export async function* combineSigtars(sources: SigtarSource[], o: { signatures?:
     Symbol.asyncIterator in s.bytes ? readTar(s.bytes) : readTarSync(s.bytes),
   );
   const heads: (Head | undefined)[] = [];
+  /** A damaged file (its gzip, its tar, an entry name) fails with its name and exit code 30. */
+  const failure = (i: number, err: unknown) => {
+    const e = err as Error & { exitCode?: number; code?: string };
+    return Object.assign(new Error(`failed to read signatures ${sources[i].name}: ${e.message}`), { exitCode: e.exitCode ?? 30, code: e.code });
+  };
   const advance = (i: number): Promise<void> | void => {
-    const next = readers[i].next();
-    return next instanceof Promise ? next.then((r) => setHead(i, r)) : setHead(i, next);
+    let next;
+    try {
+      next = readers[i].next();
+    } catch (err) {
+      throw failure(i, err);
+    }
+    return next instanceof Promise
+      ? next.then(
+          (r) => setHead(i, r),
+          (err) => Promise.reject(failure(i, err)),
+        )
+      : setHead(i, next);
   };
   const setHead = (i: number, r: IteratorResult<TarEntry | TarEntrySync>) => {
     if (r.done) {
@@ -73,7 +88,7 @@ export async function* combineSigtars(sources: SigtarSource[], o: { signatures?:
     try {
       parsed = parseEntryName(r.value.header.name, 'sigtar');
     } catch (err) {
-      throw Object.assign(new Error(`failed to read signatures ${sources[i].name}: ${(err as Error).message}`), { exitCode: 30 });
+      throw failure(i, err);
     }
     heads[i] = { index: parsed.index, kind: parsed.kind, header: r.value.header, body: r.value.body };
   };
