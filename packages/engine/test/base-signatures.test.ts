@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inflaterEngine } from '@duplicity-ts/libdeflate';
 import { combineCachedSignatures, signatureOf } from '../src/backup/base-signatures.js';
+import { withAddon } from '../../../test-fixtures/addon-switch.js';
 
 const BIN = fileURLToPath(new URL('../../cli/bin/duplicity-ts.js', import.meta.url));
 let dir: string;
@@ -45,19 +46,14 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function entries(files: string[], addon: boolean) {
-  const saved = process.env.DUPLICITY_TS_NO_LIBDEFLATE;
-  if (!addon) process.env.DUPLICITY_TS_NO_LIBDEFLATE = '1';
-  try {
+  return withAddon(addon, async () => {
     const out = [];
     for await (const e of combineCachedSignatures(files)) {
       const sig = e.kind === 'signature' && e.index.join('/').endsWith('3') ? await signatureOf(e) : undefined;
       out.push({ index: e.index.map((c) => c.toString()).join('/'), kind: e.kind, header: { ...e.header }, sig: sig?.toString('hex') });
     }
     return out;
-  } finally {
-    if (saved === undefined) delete process.env.DUPLICITY_TS_NO_LIBDEFLATE;
-    else process.env.DUPLICITY_TS_NO_LIBDEFLATE = saved;
-  }
+  });
 }
 
 describe('the chain of cached sigtars', () => {

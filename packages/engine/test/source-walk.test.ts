@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STAT_NAMES_FIELDS, STAT_NAMES_MAX, statNames, statNamesAvailable } from '@duplicity-ts/libdeflate';
 import { walkSource, type SourceEntry } from '../src/backup/source-walk.js';
+import { withAddon } from '../../../test-fixtures/addon-switch.js';
 
 let dir: string;
 let root: string;
@@ -50,16 +51,11 @@ function described(e: SourceEntry) {
 }
 
 async function walk(from: string, addon: boolean) {
-  const saved = process.env.DUPLICITY_TS_NO_LIBDEFLATE;
-  if (!addon) process.env.DUPLICITY_TS_NO_LIBDEFLATE = '1';
-  try {
+  return withAddon(addon, async () => {
     const out = [];
     for await (const e of walkSource(from, { matchRoot: from })) out.push(described(e));
     return out;
-  } finally {
-    if (saved === undefined) delete process.env.DUPLICITY_TS_NO_LIBDEFLATE;
-    else process.env.DUPLICITY_TS_NO_LIBDEFLATE = saved;
-  }
+  });
 }
 
 describe('the source walk with batched lstat', () => {
