@@ -2,7 +2,8 @@
  * Inflating a gzip file as a stream of pieces: the file is fed to node:zlib (which inflates on the
  * thread pool) through two reused read buffers, and the inflated pieces are read as they come. Used
  * in-thread for small files and as gzip-members.ts's fallback. The decode worker (decrypt-worker.ts)
- * inflates .gz volumes synchronously with the addon instead (gunzipFileSync), when it is there.
+ * inflates .gz volumes synchronously with the addon instead (gunzipFileSync), when it is there, and so
+ * does an incremental backup for the chain's cached sigtars (inflateFileSync, in its main thread).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -69,9 +70,10 @@ export async function* gunzipFile(file: string, offset = 0): AsyncGenerator<Uint
 /**
  * The inflated content of `file`, read and inflated synchronously in this thread by the addon's
  * streaming inflater (@duplicity-ts/libdeflate: ISA-L or zlib; check `inflaterEngine()` first) into
- * one reused buffer: a piece is valid only until the next is asked for. For the decode worker, a
- * thread of its own: no thread-pool round trip, no fresh buffer per piece, and ISA-L inflates text
- * at 2-4x zlib's speed. Members, padding and trailing bytes end as with node:zlib, with its messages.
+ * one reused buffer: a piece is valid only until the next is asked for. For the decode worker (a
+ * thread of its own) and the cached sigtars a backup reads with readTarSync: no thread-pool round
+ * trip, no fresh buffer per piece, and ISA-L inflates text at 2-4x zlib's speed. Members, padding
+ * and trailing bytes end as with node:zlib, with its messages.
  */
 export function* inflateFileSync(file: string): Generator<Uint8Array> {
   const inflater = new Inflater('gzip');
